@@ -1,0 +1,75 @@
+package jingle_test
+
+import (
+	"testing"
+
+	"github.com/jinglepush/jinglepush/jingle"
+)
+
+// The Prosody firewall's copy of a propose queued for a hibernated phone
+// (variant B), the common case of a call that needs a push.
+func BenchmarkParseCall(b *testing.B) {
+	raw := testdata(b, "prosody-fw-hibernated-propose.xml")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := jingle.ParseCall(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// ejabberd's mod_service_log copies every stanza of every user: nearly all
+// of them are thrown away by Classify.
+func BenchmarkClassifyIgnore(b *testing.B) {
+	for _, bc := range [...]struct{ name, file string }{
+		0: {"chat", "ejabberd-servicelog-chat.xml"},
+		1: {"presence", "ejabberd-servicelog-presence.xml"},
+	} {
+		raw := testdata(b, bc.file)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if jingle.Classify(raw) != jingle.KindIgnore {
+					b.Fatal("not ignored")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkClassifyCall(b *testing.B) {
+	raw := testdata(b, "ejabberd-servicelog-propose.xml")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if jingle.Classify(raw) != jingle.KindCall {
+			b.Fatal("not a call")
+		}
+	}
+}
+
+// Prosody's privileged presence snapshot (with <delay/>).
+func BenchmarkParsePresence(b *testing.B) {
+	raw := testdata(b, "prosody-presence-snapshot.xml")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := jingle.ParsePresence(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Prosody's publish with summary and publish-options, the largest one.
+func BenchmarkParseIQPublish(b *testing.B) {
+	raw := testdata(b, "prosody-publish-pubopts.xml")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := jingle.ParseIQ(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
