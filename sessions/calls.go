@@ -1,0 +1,299 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Call states (DESIGN.md section 4).
+const (
+	StateRinging   = "ringing"
+	StateAnswered  = "answered"
+	StateDeclined  = "declined"
+	StateCancelled = "cancelled"
+	StateMissed    = "missed"
+)
+
+// How a device was woken for a call.
+const (
+	wakeVoIP  = "voip"  // a PushKit push
+	wakeAlert = "alert" // an "Incoming call" alert: the device has no VoIP token
+)
+
+// callInfo is a call as Redis holds it.
+type callInfo struct {
+	account, caller, id, from string
+	media                     []string
+	created, deadline         time.Time
+}
+
+func (c callInfo) ref() string { return callRef(c.caller, c.id) }
+
+type wake struct {
+	device Device
+	kind   string
+}
+
+type proposal struct {
+	account, caller, id, from string
+	media                     []string
+	delay                     time.Time // zero: none
+	undeliverable             bool
+}
+
+type proposeResult struct {
+	status  string // created | ringing | stale | ended | late
+	state   string // the final state, when status is "ended"
+	call    callInfo
+	devices []Device // every device of the account, for the fail-open cache
+	wakes   []wake
+}
+
+// propose runs propose.lua and queues the call's ring timeout in the same
+// round trip.
+func (s *Store) propose(ctx context.Context, p proposal, now time.Time, t timing) (proposeResult, error) {
+	ref := callRef(p.caller, p.id)
+	keys := []string{
+		s.keys.call(p.account, ref), s.keys.woken(p.account, ref), s.keys.ringing(p.account),
+		s.keys.devices(p.account), s.keys.presence(p.account), s.keys.published(p.account),
+		s.keys.lastCall(p.account),
+	}
+	delay := int64(0)
+	if !p.delay.IsZero() {
+		delay = ms(p.delay)
+	}
+	args := []any{
+		ms(now), t.ring.Milliseconds(), (t.ring + t.grace).Milliseconds(), t.stale.Milliseconds(), delay,
+		flag(p.undeliverable), flag(t.wakeOnPublish), ref, p.from, strings.Join(p.media, ","), p.caller,
+	}
+	timer := redis.Z{Score: float64(ms(now.Add(t.ring))), Member: timerMember(timerCall, p.account, ref)}
+
+	var script *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		script = proposeScript.EvalSha(ctx, pipe, keys, args...)
+		pipe.ZAddNX(ctx, s.keys.timers(), timer)
+		return nil
+	})
+	res, serr := script.Slice()
+	if isNoScript(serr) {
+		// Redis lost its scripts (a restart): send the source this once.
+		res, serr = s.run(ctx, proposeScript, keys, args...)
+		err = nil
+	}
+	if serr != nil {
+		return proposeResult{}, fmt.Errorf("sessions: propose: %w", serr)
+	}
+	if err != nil {
+		return proposeResult{}, fmt.Errorf("sessions: propose timer: %w", err)
+	}
+
+	out := proposeResult{status: str(res, 0)}
+	switch out.status {
+	case "ended":
+		out.state = str(res, 1)
+		return out, nil
+	case "created", "ringing":
+	default:
+		return out, nil
+	}
+	out.call = callInfo{
+		account: p.account, caller: p.caller, id: p.id,
+		created:  time.UnixMilli(num(res, 1)),
+		deadline: time.UnixMilli(num(res, 2)),
+		from:     str(res, 3),
+		media:    splitMedia(str(res, 4)),
+	}
+	n := int(num(res, 5))
+	byID := make(map[string]Device, n)
+	i := 6
+	for range n {
+		if d, err := parseDevice(str(res, i+1)); err == nil {
+			out.devices = append(out.devices, d)
+			byID[d.ID] = d
+		}
+		i += 2
+	}
+	for ; i+1 < len(res); i += 2 {
+		if d, ok := byID[str(res, i)]; ok {
+			out.wakes = append(out.wakes, wake{device: d, kind: str(res, i+1)})
+		}
+	}
+	return out, nil
+}
+
+type endResult struct {
+	status string // ended-now | ended | unknown | early
+	state  string // the state before, when status is "ended"
+	call   callInfo
+	woken  []wake
+}
+
+// end moves a ringing call to state (see end.lua).
+func (s *Store) end(ctx context.Context, account, ref, state, leaveOut string, onlyDue bool, now time.Time) (endResult, error) {
+	keys := []string{
+		s.keys.call(account, ref), s.keys.woken(account, ref), s.keys.ringing(account), s.keys.devices(account),
+	}
+	res, err := s.run(ctx, endScript, keys, ms(now), state, ref, leaveOut, flag(onlyDue))
+	if err != nil {
+		return endResult{}, fmt.Errorf("sessions: end call: %w", err)
+	}
+	out := endResult{status: str(res, 0)}
+	switch out.status {
+	case "ended":
+		out.state = str(res, 1)
+		return out, nil
+	case "ended-now":
+	default:
+		return out, nil
+	}
+	caller, id, _ := splitRef(ref)
+	out.call = callInfo{
+		account: account, caller: caller, id: id,
+		created:  time.UnixMilli(num(res, 1)),
+		deadline: time.UnixMilli(num(res, 2)),
+		from:     str(res, 3),
+		media:    splitMedia(str(res, 4)),
+	}
+	for i := 6; i+2 < len(res); i += 3 {
+		d, err := parseDevice(str(res, i+2))
+		if err != nil {
+			continue
+		}
+		out.woken = append(out.woken, wake{device: d, kind: str(res, i+1)})
+	}
+	return out, nil
+}
+
+// ringingRefs returns the refs of the calls ringing for an account at now.
+func (s *Store) ringingRefs(ctx context.Context, account string, now time.Time) ([]string, error) {
+	m, err := s.rdb.HGetAll(ctx, s.keys.ringing(account)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("sessions: ringing calls: %w", err)
+	}
+	refs := make([]string, 0, len(m))
+	for ref, deadline := range m {
+		var d int64
+		if _, err := fmt.Sscan(deadline, &d); err == nil && d > ms(now) {
+			refs = append(refs, ref)
+		}
+	}
+	return refs, nil
+}
+
+// refByID finds the ringing call of an account with the given id, for an
+// accept or reject a callee sent to its own bare JID (no caller named).
+func (s *Store) refByID(ctx context.Context, account, id string, now time.Time) (string, error) {
+	refs, err := s.ringingRefs(ctx, account, now)
+	if err != nil {
+		return "", err
+	}
+	for _, ref := range refs {
+		if _, rid, ok := splitRef(ref); ok && rid == id {
+			return ref, nil
+		}
+	}
+	return "", nil
+}
+
+type publishWake struct {
+	call callInfo
+	kind string
+}
+
+type publishResult struct {
+	status      string // call | hold | message | gone
+	wakes       []publishWake
+	device      Device // for "message"
+	holdStarted bool
+}
+
+// publish runs publish.lua for one device (see there).
+func (s *Store) publish(ctx context.Context, account string, d Device, now time.Time, t timing, wakeOK bool, pending string) (publishResult, error) {
+	refs, err := s.ringingRefs(ctx, account, now)
+	if err != nil {
+		return publishResult{}, err
+	}
+	keys := []string{s.keys.devices(account), s.keys.published(account), s.keys.pending(account), s.keys.lastCall(account)}
+	for _, ref := range refs {
+		keys = append(keys, s.keys.call(account, ref), s.keys.woken(account, ref))
+	}
+	res, err := s.run(ctx, publishScript, keys, ms(now), d.ID, t.ring.Milliseconds(), flag(wakeOK), t.hold.Milliseconds(), pending)
+	if err != nil {
+		return publishResult{}, fmt.Errorf("sessions: publish: %w", err)
+	}
+	out := publishResult{status: str(res, 0)}
+	switch out.status {
+	case "call":
+		for i := 1; i+6 < len(res); i += 7 {
+			k := int(num(res, i)) // index into keys of the call's key
+			r := (k - 5) / 2
+			if r < 0 || r >= len(refs) {
+				continue
+			}
+			caller, id, _ := splitRef(refs[r])
+			out.wakes = append(out.wakes, publishWake{
+				kind: str(res, i+1),
+				call: callInfo{
+					account: account, caller: caller, id: id,
+					created:  time.UnixMilli(num(res, i+2)),
+					deadline: time.UnixMilli(num(res, i+3)),
+					from:     str(res, i+4),
+					media:    splitMedia(str(res, i+5)),
+				},
+			})
+		}
+	case "hold":
+		out.holdStarted = num(res, 1) == 1
+	case "message":
+		out.device, err = parseDevice(str(res, 1))
+		if err != nil {
+			return publishResult{}, err
+		}
+	}
+	return out, nil
+}
+
+// messageDue takes a held message alert (see message_due.lua).
+func (s *Store) messageDue(ctx context.Context, account, deviceID string) (status string, d Device, pending string, err error) {
+	keys := []string{s.keys.devices(account), s.keys.pending(account), s.keys.lastCall(account)}
+	res, err := s.run(ctx, messageDueScript, keys, deviceID)
+	if err != nil {
+		return "", Device{}, "", fmt.Errorf("sessions: message due: %w", err)
+	}
+	status = str(res, 0)
+	if status == "message" {
+		d, err = parseDevice(str(res, 1))
+		if err != nil {
+			return "", Device{}, "", err
+		}
+		pending = str(res, 2)
+	}
+	return status, d, pending, nil
+}
+
+// timing carries the durations the scripts need.
+type timing struct {
+	ring, grace, stale, hold time.Duration
+	wakeOnPublish            bool
+}
+
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func splitMedia(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+var errNoCall = errors.New("sessions: no such call")

@@ -1,0 +1,29 @@
+-- remove: removes a device, or one dead token of it. A device left with no
+-- token is removed.
+--
+-- KEYS: 1 devices
+-- ARGV: 1 device id  2 token ('' removes the whole device)
+-- Returns {'removed', node} | {'updated'} | {'none'}
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then
+  return {'none'}
+end
+local ok, d = pcall(cjson.decode, raw)
+if not ok or type(d) ~= 'table' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return {'removed', ''}
+end
+if ARGV[2] ~= '' then
+  local changed = false
+  if d.voip_token == ARGV[2] then d.voip_token = nil; changed = true end
+  if d.token == ARGV[2] then d.token = nil; changed = true end
+  if not changed then
+    return {'none'}
+  end
+  if (type(d.voip_token) == 'string' and d.voip_token ~= '') or (type(d.token) == 'string' and d.token ~= '') then
+    redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(d))
+    return {'updated'}
+  end
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return {'removed', d.node or ''}
