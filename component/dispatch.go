@@ -1,0 +1,221 @@
+package component
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"time"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/jinglepush/jinglepush/jingle"
+	"github.com/jinglepush/jinglepush/sessions"
+)
+
+type workKind uint8
+
+const (
+	workCall workKind = iota
+	workPresence
+	workCommand
+	workPublish
+)
+
+// work is one stanza handed from the read loop to a worker.
+type work struct {
+	kind     workKind
+	st       *stream_ // where replies go
+	call     jingle.CallEvent
+	presence jingle.Presence
+	iq       jingle.IQ
+}
+
+// dispatch handles one top-level stanza in the read loop: it answers what
+// needs no Redis at once and queues the rest. It never blocks.
+func (c *Component) dispatch(ctx context.Context, st *stream_, raw []byte) {
+	switch jingle.Classify(raw) {
+	case jingle.KindCall:
+		c.m.stanzas.call.Inc()
+		c.handleCall(st, raw)
+	case jingle.KindPresence:
+		c.m.stanzas.presence.Inc()
+		c.handlePresence(st, raw)
+	case jingle.KindIQ:
+		c.m.stanzas.iq.Inc()
+		c.handleIQ(st, raw)
+	case jingle.KindPrivilege:
+		c.m.stanzas.other.Inc()
+		c.log.Info("server granted privileges (XEP-0356)", "xml", string(raw))
+	default:
+		c.m.stanzas.ignored.Inc()
+	}
+}
+
+func (c *Component) handleCall(st *stream_, raw []byte) {
+	ev, err := jingle.ParseCall(raw)
+	if err != nil {
+		reason := "malformed"
+		if errors.Is(err, jingle.ErrNotCall) {
+			reason = "not_call"
+		}
+		c.drop(reason, err, raw)
+		return
+	}
+	// Only the user's server may tell us about its users' calls: a copy from
+	// anyone else could make us ring a phone.
+	if !c.isServer(ev.Wrapper.From) {
+		c.drop("untrusted_forwarder", nil, raw)
+		return
+	}
+	if ev.Wrapper.To.Domainpart() != c.domain.Domainpart() {
+		c.drop("misaddressed", nil, raw)
+		return
+	}
+	// Signals from the callee's side name the callee in from, the others in
+	// to; the queue follows the callee so one account's events keep their
+	// order.
+	account := ev.To.Bare()
+	switch ev.Action {
+	case jingle.ActionProceed, jingle.ActionAccept, jingle.ActionReject:
+		account = ev.From.Bare()
+	case jingle.ActionFinish:
+		if !c.served[ev.To.Domainpart()] {
+			account = ev.From.Bare()
+		}
+	}
+	c.enqueue(account.String(), work{kind: workCall, st: st, call: ev}, nil)
+}
+
+func (c *Component) handlePresence(st *stream_, raw []byte) {
+	p, err := jingle.ParsePresence(raw)
+	if err != nil {
+		c.drop("malformed", err, raw)
+		return
+	}
+	if !c.served[p.From.Domainpart()] || p.From.Localpart() == "" {
+		c.drop("foreign_domain", nil, raw)
+		return
+	}
+	c.enqueue(p.From.Bare().String(), work{kind: workPresence, st: st, presence: p}, nil)
+}
+
+func (c *Component) handleIQ(st *stream_, raw []byte) {
+	iq, err := jingle.ParseIQ(raw)
+	if err != nil {
+		c.drop("malformed", err, raw)
+		if iq.ID != "" && (iq.Type == stanza.GetIQ || iq.Type == stanza.SetIQ) {
+			c.replyError(st, iq.IQ, errBadRequest("the request could not be parsed"))
+		}
+		return
+	}
+	switch iq.Type {
+	case stanza.GetIQ, stanza.SetIQ:
+	default:
+		return // answers to IQs we never sent, or errors about our replies
+	}
+	c.m.iqs.WithLabelValues(iq.Payload.String()).Inc()
+	switch iq.Payload {
+	case jingle.PayloadPing:
+		c.reply(st, iq.Result(jingle.Pong()))
+	case jingle.PayloadDiscoInfo:
+		c.discoInfo(st, iq)
+	case jingle.PayloadDiscoItems:
+		c.discoItems(st, iq)
+	case jingle.PayloadVersion:
+		c.reply(st, iq.Result(jingle.Version("jinglepush", c.cfg.Version, "")))
+	case jingle.PayloadCommand:
+		if iq.Type != stanza.SetIQ {
+			c.replyError(st, iq.IQ, errBadRequest("commands are executed with IQ set"))
+			return
+		}
+		c.enqueue(iq.From.Bare().String(), work{kind: workCommand, st: st, iq: iq}, &iq)
+	case jingle.PayloadPublish:
+		if iq.Type != stanza.SetIQ {
+			c.replyError(st, iq.IQ, errBadRequest("publish is an IQ set"))
+			return
+		}
+		c.enqueue(iq.Publish.Node, work{kind: workPublish, st: st, iq: iq}, &iq)
+	default:
+		c.replyError(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
+	}
+}
+
+// isServer reports whether j is the bare domain of a served domain.
+func (c *Component) isServer(j jid.JID) bool {
+	return j.Localpart() == "" && j.Resourcepart() == "" && c.served[j.Domainpart()]
+}
+
+// enqueue hands w to the worker of key without waiting. A full queue drops
+// the stanza, and answers an IQ with a wait error so the server may retry
+// (ejabberd keeps a push registration only on wait errors).
+func (c *Component) enqueue(key string, w work, iq *jingle.IQ) {
+	q := c.queues[c.shard(key)]
+	select {
+	case q <- w:
+	default:
+		c.drop("queue_full", nil, nil)
+		if iq != nil {
+			c.replyError(w.st, iq.IQ, stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
+				Text: map[string]string{"": "jinglepush is busy, try again"}})
+		}
+	}
+}
+
+func (c *Component) shard(key string) int {
+	return int(maphash.String(c.seed, key) % uint64(len(c.queues)))
+}
+
+func (c *Component) queueLength() float64 {
+	n := 0
+	for _, q := range c.queues {
+		n += len(q)
+	}
+	return float64(n)
+}
+
+func (c *Component) drop(reason string, err error, raw []byte) {
+	c.m.dropped.WithLabelValues(reason).Inc()
+	if err != nil || raw != nil {
+		c.log.Debug("stanza dropped", "reason", reason, "error", err, "xml", truncate(raw, 512))
+	}
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
+}
+
+// work runs one queue until it is closed.
+func (c *Component) work(q <-chan work) {
+	defer c.workers.Done()
+	for w := range q {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c.handle(ctx, w)
+		cancel()
+	}
+}
+
+func (c *Component) handle(ctx context.Context, w work) {
+	switch w.kind {
+	case workCall:
+		if err := c.backend.Call(ctx, w.call); err != nil {
+			if errors.Is(err, sessions.ErrForeignDomain) {
+				c.drop("foreign_domain", nil, nil)
+				return
+			}
+			c.m.dropped.WithLabelValues("backend_error").Inc()
+			c.log.Error("call event failed", "error", err, "action", w.call.Action, "call_id", w.call.ID)
+		}
+	case workPresence:
+		if err := c.backend.Presence(ctx, w.presence); err != nil {
+			c.log.Warn("presence not recorded", "error", err, "from", w.presence.From)
+		}
+	case workCommand:
+		c.command(ctx, w.st, w.iq)
+	case workPublish:
+		c.publish(ctx, w.st, w.iq)
+	}
+}
