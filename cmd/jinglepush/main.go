@@ -1,0 +1,287 @@
+// Command jinglepush runs the jinglepush XEP-0114 component: it turns Jingle
+// call initiations for unreachable iPhones into Apple PushKit VoIP pushes.
+//
+//	jinglepush -config /etc/jinglepush/config.toml
+//	jinglepush check-config -config /etc/jinglepush/config.toml
+//	jinglepush version
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jinglepush/jinglepush/component"
+	"github.com/jinglepush/jinglepush/pushnotify"
+	"github.com/jinglepush/jinglepush/sessions"
+)
+
+// version is set at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
+// shutdownTimeout bounds the whole shutdown, even when nothing else does.
+const shutdownTimeout = 15 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; it returns the exit code. Tests call it with
+// their own context, arguments and environment.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && (args[0] == "check-config" || args[0] == "version" || args[0] == "run") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("jinglepush "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "config.toml", "the TOML configuration `file`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "jinglepush: unexpected arguments: %v\n", fs.Args())
+		return 2
+	}
+
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "jinglepush", version)
+		return 0
+	case "check-config":
+		cfg, err := Load(*path, environ)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: configuration is not valid:\n%v\n", *path, err)
+			return 1
+		}
+		if _, err := loadApps(cfg); err != nil {
+			fmt.Fprintf(stderr, "%s: configuration is not valid:\n%v\n", *path, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: configuration is valid\n%s", *path, cfg)
+		return 0
+	}
+
+	cfg, err := Load(*path, environ)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: configuration is not valid:\n%v\n", *path, err)
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("jinglepush stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// loadApps reads the credentials of every configured app.
+func loadApps(cfg Config) ([]pushnotify.App, error) {
+	var apps []pushnotify.App
+	var errs []error
+	for _, a := range cfg.APNs.Apps {
+		app, err := pushnotify.LoadApp(pushnotify.AppFiles{
+			BundleID: a.BundleID, Environment: a.Environment, TeamID: a.TeamID, KeyID: a.KeyID,
+			KeyFile: a.KeyFile, CertificateFile: a.CertificateFile, CertificatePassword: string(a.CertificatePassword),
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		apps = append(apps, app)
+	}
+	return apps, errors.Join(errs...)
+}
+
+// serve wires the parts and runs them until ctx ends, then shuts down in
+// order: stop taking stanzas, finish the queued ones, send the queued
+// pushes, close Redis.
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	log.Info("jinglepush starting", "version", version, "domain", cfg.XMPP.Domain, "server", cfg.XMPP.Server, "dry_run", cfg.APNs.DryRun)
+	log.Debug("configuration\n" + cfg.String())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:        cfg.Redis.Addrs,
+		Username:     cfg.Redis.Username,
+		Password:     string(cfg.Redis.Password),
+		DB:           cfg.Redis.DB,
+		DialTimeout:  cfg.Redis.DialTimeout,
+		ReadTimeout:  cfg.Redis.Timeout,
+		WriteTimeout: cfg.Redis.Timeout,
+		PoolSize:     cfg.Redis.PoolSize,
+	})
+	defer rdb.Close()
+	store := sessions.NewStore(rdb, cfg.Redis.KeyPrefix)
+	if err := store.LoadScripts(ctx); err != nil {
+		// Not fatal: Redis may come up later; scripts load on first use.
+		log.Warn("redis not ready at start", "error", err)
+	}
+
+	apps, err := loadApps(cfg)
+	if err != nil {
+		return err
+	}
+	roots, err := certPool(cfg.APNs.CAFile)
+	if err != nil {
+		return err
+	}
+	var svc *sessions.Service
+	sender, err := pushnotify.New(pushnotify.Config{
+		Apps: apps, Endpoint: cfg.APNs.Endpoint, RootCAs: roots, DryRun: cfg.APNs.DryRun,
+		Workers: cfg.APNs.Workers, QueueSize: cfg.APNs.QueueSize, MaxInflight: cfg.APNs.MaxInflight,
+		Timeout: cfg.APNs.Timeout,
+	}, removerFunc(func(ctx context.Context, account, deviceID, token string) error {
+		return svc.RemoveToken(ctx, account, deviceID, token)
+	}), log, reg)
+	if err != nil {
+		return err
+	}
+
+	svcApps := make([]sessions.App, len(apps))
+	for i, a := range apps {
+		svcApps[i] = sessions.App{BundleID: a.BundleID, Environment: a.Environment}
+	}
+	svc = sessions.NewService(store, sender, sessions.Config{
+		ServedDomains: cfg.XMPP.ServedDomains,
+		Apps:          svcApps,
+		RingTimeout:   cfg.Calls.RingTimeout,
+		StaleAfter:    cfg.Calls.StaleAfter,
+		Grace:         cfg.Calls.Grace,
+		PublishHold:   cfg.Calls.PublishHold,
+		WakeOnPublish: cfg.Calls.WakeOnPublish,
+		MaxDevices:    cfg.Registration.MaxDevices,
+		Alerts:        sessions.Alerts(cfg.Alerts),
+	}, log, reg)
+
+	comp, err := component.New(component.Config{
+		Server: cfg.XMPP.Server, Domain: cfg.XMPP.Domain, Secret: string(cfg.XMPP.Secret),
+		ServedDomains: cfg.XMPP.ServedDomains,
+		ReconnectMin:  cfg.XMPP.ReconnectMin, ReconnectMax: cfg.XMPP.ReconnectMax, Keepalive: cfg.XMPP.Keepalive,
+		Workers: cfg.XMPP.Workers, QueueSize: cfg.XMPP.QueueSize, MaxStanzaSize: cfg.XMPP.MaxStanzaSize,
+		LogXML: cfg.XMPP.LogXML, Version: version,
+	}, svc, log, reg)
+	if err != nil {
+		return err
+	}
+
+	var httpSrv *http.Server
+	if cfg.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		httpSrv = &http.Server{Handler: httpHandler(reg, comp, svc, sender), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http endpoint stopped", "error", err)
+			}
+		}()
+		log.Info("http endpoint listening", "addr", ln.Addr().String())
+	}
+
+	timersDone := make(chan struct{})
+	go func() { svc.RunTimers(ctx); close(timersDone) }()
+
+	_ = comp.Run(ctx) // returns once ctx ended and the queued stanzas are handled
+	<-timersDone
+
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := sender.Close(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	if httpSrv != nil {
+		_ = httpSrv.Shutdown(sctx)
+	}
+	log.Info("jinglepush stopped")
+	return errors.Join(errs...)
+}
+
+type removerFunc func(ctx context.Context, account, deviceID, token string) error
+
+func (f removerFunc) RemoveToken(ctx context.Context, account, deviceID, token string) error {
+	return f(ctx, account, deviceID, token)
+}
+
+// httpHandler serves /healthz (the process runs), /readyz (the stream is up,
+// Redis answers, no app is failing at APNs) and /metrics.
+func httpHandler(reg *prometheus.Registry, comp *component.Component, svc *sessions.Service, sender *pushnotify.Sender) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var problems []string
+		if !comp.Connected() {
+			problems = append(problems, "component stream: not connected")
+		}
+		if err := svc.Ready(ctx); err != nil {
+			problems = append(problems, "redis: "+err.Error())
+		}
+		if err := sender.Healthy(); err != nil {
+			problems = append(problems, "apns: "+err.Error())
+		}
+		if len(problems) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			for _, p := range problems {
+				fmt.Fprintln(w, p)
+			}
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+// certPool returns the system's trusted CAs plus the one in file (for a
+// private APNs endpoint or tests), or nil for the system's alone.
+func certPool(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("apns.ca_file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("apns.ca_file: %s holds no PEM certificate", file)
+	}
+	return pool, nil
+}

@@ -1,0 +1,1 @@
+not a key: the config tests only need this file to exist
