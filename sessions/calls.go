@@ -36,7 +36,8 @@ func (c callInfo) ref() string { return callRef(c.caller, c.id) }
 
 type wake struct {
 	device Device
-	kind   string
+	kind   string // wakeVoIP or wakeAlert
+	why    string // presence | undeliverable | publish: which condition woke it
 }
 
 type proposal struct {
@@ -118,9 +119,9 @@ func (s *Store) propose(ctx context.Context, p proposal, now time.Time, t timing
 		}
 		i += 2
 	}
-	for ; i+1 < len(res); i += 2 {
+	for ; i+2 < len(res); i += 3 {
 		if d, ok := byID[str(res, i)]; ok {
-			out.wakes = append(out.wakes, wake{device: d, kind: str(res, i+1)})
+			out.wakes = append(out.wakes, wake{device: d, kind: str(res, i+1), why: str(res, i+2)})
 		}
 	}
 	return out, nil

@@ -19,8 +19,8 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 		}, []string{"action", "outcome"}),
 		wakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "jinglepush", Subsystem: "calls", Name: "wakes_total",
-			Help: "Devices woken for a ringing call, by push kind (voip, alert).",
-		}, []string{"kind"}),
+			Help: "Devices woken for a ringing call, by push kind (voip, alert) and the condition that woke them (presence, undeliverable, publish, fail_open).",
+		}, []string{"kind", "why"}),
 		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "jinglepush", Subsystem: "push", Name: "publishes_total",
 			Help: "XEP-0357 publishes, by outcome (call, hold, message, unknown_node, forbidden, bad_secret, gone).",

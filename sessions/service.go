@@ -182,7 +182,6 @@ func (s *Service) propose(ctx context.Context, ev jingle.CallEvent) error {
 	if outcome == "ringing" {
 		outcome = "duplicate"
 	}
-	s.m.calls.WithLabelValues("propose", outcome).Inc()
 	log := s.log.With("call_id", p.id, "caller", p.caller, "account", p.account)
 	switch res.status {
 	case "stale":
@@ -193,6 +192,8 @@ func (s *Service) propose(ctx context.Context, ev jingle.CallEvent) error {
 	for _, w := range res.wakes {
 		s.wakeDevice(ctx, res.call, w)
 	}
+	// Counted last: once the count moves, the pushes are queued.
+	s.m.calls.WithLabelValues("propose", outcome).Inc()
 	return nil
 }
 
@@ -212,7 +213,7 @@ func (s *Service) failOpen(ctx context.Context, p proposal, now time.Time, cause
 		if kind == "" || !s.cache.firstWake(p.account+"\n"+c.ref()+"\n"+d.ID, c.deadline) {
 			continue
 		}
-		s.wakeDevice(ctx, c, wake{device: d, kind: kind})
+		s.wakeDevice(ctx, c, wake{device: d, kind: kind, why: "fail_open"})
 	}
 	return nil
 }
@@ -291,11 +292,11 @@ func (s *Service) end(ctx context.Context, action, account, ref, state, leaveOut
 	if outcome == "ended-now" {
 		outcome = state
 	}
-	s.m.calls.WithLabelValues(action, outcome).Inc()
 	if res.status == "ended-now" {
 		s.log.Info("call ended", "call_id", res.call.id, "caller", res.call.caller, "account", account, "state", state, "woken", len(res.woken))
 		s.tellEnd(ctx, res.call, res.woken, state)
 	}
+	s.m.calls.WithLabelValues(action, outcome).Inc()
 	return res.status, nil
 }
 
@@ -351,8 +352,8 @@ func (s *Service) wakeDevice(ctx context.Context, c callInfo, w wake) {
 		n.Kind, n.Token = pushnotify.KindAlert, d.Token
 		n.Payload = pushnotify.CallAlertPayload(c.account, pc, pushnotify.EventIncoming, fmt.Sprintf(s.cfg.Alerts.Incoming, c.caller))
 	}
-	s.m.wakes.WithLabelValues(w.kind).Inc()
-	s.log.Info("waking device", "call_id", c.id, "caller", c.caller, "account", c.account, "device", d.ID, "kind", w.kind)
+	s.m.wakes.WithLabelValues(w.kind, w.why).Inc()
+	s.log.Info("waking device", "call_id", c.id, "caller", c.caller, "account", c.account, "device", d.ID, "kind", w.kind, "why", w.why)
 	if err := s.send(ctx, n); err != nil {
 		// Nothing will carry this call to the device: let a later copy of the
 		// propose try again.
@@ -429,9 +430,9 @@ func (s *Service) fireTimer(ctx context.Context, member string, now time.Time) b
 			return false
 		}
 		if res.status == "ended-now" {
-			s.m.calls.WithLabelValues("timeout", StateMissed).Inc()
 			s.log.Info("call missed", "call_id", res.call.id, "caller", res.call.caller, "account", account, "woken", len(res.woken))
 			s.tellEnd(ctx, res.call, res.woken, StateMissed)
+			s.m.calls.WithLabelValues("timeout", StateMissed).Inc()
 		}
 	case timerMessage:
 		status, d, pending, err := s.store.messageDue(ctx, account, rest)
@@ -518,7 +519,7 @@ func (s *Service) Publish(ctx context.Context, server jid.JID, pub jingle.Publis
 		return inputErr(ErrUnknownNode, "node", "no push registration has node %q", pub.Node)
 	case "call":
 		for _, w := range res.wakes {
-			s.wakeDevice(ctx, w.call, wake{device: d, kind: w.kind})
+			s.wakeDevice(ctx, w.call, wake{device: d, kind: w.kind, why: "publish"})
 		}
 	case "hold":
 		if res.holdStarted {

@@ -6,7 +6,7 @@
 -- KEYS: 1 call  2 woken  3 ringing  4 devices  5 presence  6 published  7 lastcall
 -- ARGV: 1 now_ms  2 ring_ms  3 ttl_ms  4 stale_ms  5 delay_ms (0: none)
 --       6 undeliverable (1/0)  7 wake_on_publish (1/0)  8 ref  9 from  10 media  11 caller
--- Returns {status, created, deadline, from, media, ndevices, [id, device_json] x ndevices, [id, kind]...}
+-- Returns {status, created, deadline, from, media, ndevices, [id, device_json] x ndevices, [id, kind, why]...}
 -- (every device is returned so the process can cache them and still push if Redis fails later)
 -- status: created | ringing (a duplicate, maybe waking more devices) | stale | ended (+ state) | late
 local now = tonumber(ARGV[1])
@@ -63,28 +63,33 @@ for i = 1, #devices, 2 do
         kind = 'alert'
       end
       if kind then
+        -- why the device is woken, if it is
+        local why
         -- condition 2: the server said it could not deliver live
-        local wake = undeliverable
+        if undeliverable then
+          why = 'undeliverable'
+        end
         -- condition 1: the device's resource is not available (or unknown)
-        if not wake then
+        if not why then
           local resource = d.resource
-          if type(resource) ~= 'string' or resource == '' then
-            wake = true
-          else
-            wake = redis.call('HEXISTS', KEYS[5], resource) == 0
+          if type(resource) ~= 'string' or resource == '' or redis.call('HEXISTS', KEYS[5], resource) == 0 then
+            why = 'presence'
           end
         end
         -- condition 3: a XEP-0357 publish for the device within ring_timeout
-        if not wake and wake_on_publish then
+        if not why and wake_on_publish then
           local p = tonumber(redis.call('HGET', KEYS[6], id) or '0')
-          wake = p > 0 and p >= created - ring
+          if p > 0 and p >= created - ring then
+            why = 'publish'
+          end
         end
-        if wake then
+        if why then
           redis.call('HSET', KEYS[2], id, kind)
           -- a publish is consumed by the call it woke the device for
           redis.call('HDEL', KEYS[6], id)
           out[#out + 1] = id
           out[#out + 1] = kind
+          out[#out + 1] = why
         end
       end
     end

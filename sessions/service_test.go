@@ -1,0 +1,588 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"mellium.im/xmpp/jid"
+
+	"github.com/jinglepush/jinglepush/internal/testenv"
+	"github.com/jinglepush/jinglepush/jingle"
+	"github.com/jinglepush/jinglepush/pushnotify"
+)
+
+const (
+	voipToken  = "aaaa000000000000000000000000000000000000000000000000000000000001"
+	alertToken = "bbbb000000000000000000000000000000000000000000000000000000000001"
+)
+
+// recorder is a Pusher that keeps what it is given.
+type recorder struct {
+	mu   sync.Mutex
+	got  []pushnotify.Notification
+	fail error
+}
+
+func (r *recorder) Push(_ context.Context, n pushnotify.Notification) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		return r.fail
+	}
+	r.got = append(r.got, n)
+	return nil
+}
+
+func (r *recorder) take() []pushnotify.Notification {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := r.got
+	r.got = nil
+	return got
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	svc   *Service
+	store *Store
+	push  *recorder
+	clock *clock
+	rdb   *redis.Client
+}
+
+func newFixture(t *testing.T, mod func(*Config)) *fixture {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	store := NewStore(rdb, "test:")
+	if err := store.LoadScripts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: time.Now().Truncate(time.Millisecond)}
+	cfg := Config{
+		ServedDomains: []string{"example.com"},
+		Apps:          []App{{BundleID: "com.example.chat", Environment: "production"}, {BundleID: "com.example.other", Environment: "sandbox"}},
+		RingTimeout:   45 * time.Second,
+		StaleAfter:    30 * time.Second,
+		PublishHold:   2 * time.Second,
+		WakeOnPublish: true,
+		MaxDevices:    3,
+		Now:           clk.Now,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	push := &recorder{}
+	return &fixture{svc: NewService(store, push, cfg, nil, nil), store: store, push: push, clock: clk, rdb: rdb}
+}
+
+func mustJID(t *testing.T, s string) jid.JID {
+	t.Helper()
+	j, err := jid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func (f *fixture) register(t *testing.T, account, resource, deviceID, voip, tok string) Device {
+	t.Helper()
+	d, err := f.svc.Register(context.Background(), Registration{
+		Account: account, Resource: resource, DeviceID: deviceID, VoIPToken: voip, Token: tok,
+	})
+	if err != nil {
+		t.Fatalf("register %s/%s: %v", account, deviceID, err)
+	}
+	return d
+}
+
+func (f *fixture) call(t *testing.T, action jingle.Action, from, to, id string, mod func(*jingle.CallEvent)) {
+	t.Helper()
+	ev := jingle.CallEvent{
+		Action: action, ID: id, From: mustJID(t, from), To: mustJID(t, to), Media: []string{"audio"},
+		Wrapper: jingle.Wrapper{From: mustJID(t, "example.com"), To: mustJID(t, "push.example.com")},
+	}
+	if mod != nil {
+		mod(&ev)
+	}
+	if err := f.svc.Call(context.Background(), ev); err != nil {
+		t.Fatalf("%s %s: %v", action, id, err)
+	}
+}
+
+func undeliverable(ev *jingle.CallEvent) {
+	ev.Wrapper.To = jid.MustParse("undeliverable@push.example.com")
+}
+
+func (f *fixture) presence(t *testing.T, from, typ string) {
+	t.Helper()
+	if err := f.svc.Presence(context.Background(), jingle.Presence{From: mustJID(t, from), To: mustJID(t, "push.example.com"), Type: typ}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) publish(t *testing.T, d Device, secret string) error {
+	t.Helper()
+	return f.svc.Publish(context.Background(), mustJID(t, "example.com"), jingle.Publish{
+		Node:    d.Node,
+		Options: jingle.Form{Type: "submit", Fields: map[string][]string{"secret": {secret}}},
+		Summary: jingle.Summary{MessageCount: 1, Body: "New Message!"},
+	})
+}
+
+func kinds(ns []pushnotify.Notification) string {
+	var s []string
+	for _, n := range ns {
+		s = append(s, string(n.Kind)+":"+n.DeviceID)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestRegister(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	d := f.register(t, "bob@example.com", "phone", "dev1", strings.ToUpper(voipToken), "")
+	if d.VoIPToken != voipToken {
+		t.Errorf("token stored as %q, want lower case", d.VoIPToken)
+	}
+	if len(d.Node) < 16 || len(d.Secret) < 22 || d.BundleID != "com.example.chat" || d.Environment != "production" {
+		t.Errorf("registered %+v", d)
+	}
+
+	// Re-registering keeps node and secret, replaces tokens and resource.
+	again := f.register(t, "bob@example.com", "phone2", "dev1", "", alertToken)
+	if again.Node != d.Node || again.Secret != d.Secret {
+		t.Errorf("re-registration changed node/secret: %+v vs %+v", again, d)
+	}
+	if again.VoIPToken != "" || again.Token != alertToken || again.Resource != "phone2" {
+		t.Errorf("re-registration did not replace tokens: %+v", again)
+	}
+	acct, byNode, err := f.store.deviceByNode(ctx, d.Node)
+	if err != nil || acct != "bob@example.com" || byNode.ID != "dev1" {
+		t.Fatalf("deviceByNode = %q %+v %v", acct, byNode, err)
+	}
+
+	bad := [...]struct {
+		r     Registration
+		kind  error
+		field string
+	}{
+		0: {Registration{Account: "bob@example.com", VoIPToken: voipToken}, ErrInvalid, "device-id"},
+		1: {Registration{Account: "bob@example.com", DeviceID: "d", VoIPToken: "abc"}, ErrInvalid, "voip-token"},
+		2: {Registration{Account: "bob@example.com", DeviceID: "d", Token: voipToken + "0"}, ErrInvalid, "token"},
+		3: {Registration{Account: "bob@example.com", DeviceID: "d", Token: strings.Repeat("zz", 32)}, ErrInvalid, "token"},
+		4: {Registration{Account: "bob@example.com", DeviceID: "d"}, ErrInvalid, "voip-token"},
+		5: {Registration{Account: "bob@example.com", DeviceID: "d", VoIPToken: voipToken, BundleID: "com.evil"}, ErrUnknownApp, "bundle-id"},
+		6: {Registration{Account: "bob@example.com", DeviceID: "d", VoIPToken: voipToken, Environment: "staging"}, ErrInvalid, "environment"},
+		7: {Registration{Account: "mallory@evil.example", DeviceID: "d", VoIPToken: voipToken}, ErrForbidden, ""},
+		8: {Registration{Account: "bob@example.com", DeviceID: "has space", VoIPToken: voipToken}, ErrInvalid, "device-id"},
+		9: {Registration{Account: "bob@example.com", DeviceID: "d", VoIPToken: strings.Repeat("ab", 101)}, ErrInvalid, "voip-token"},
+	}
+	for i, tc := range bad {
+		_, err := f.svc.Register(ctx, tc.r)
+		var in *InputError
+		if !errors.Is(err, tc.kind) || !errors.As(err, &in) || in.Field != tc.field || !strings.Contains(in.Text, tc.field) {
+			t.Errorf("%d: Register(%+v) = %v, want %v naming %q", i, tc.r, err, tc.kind, tc.field)
+		}
+	}
+	// Nothing was stored for the rejected requests.
+	if n, _ := f.rdb.HLen(ctx, "test:{bob@example.com}:devices").Result(); n != 1 {
+		t.Errorf("bob has %d devices, want 1", n)
+	}
+
+	// The sandbox default of the second app.
+	other, err := f.svc.Register(ctx, Registration{Account: "bob@example.com", DeviceID: "dev2", VoIPToken: voipToken, BundleID: "com.example.other"})
+	if err != nil || other.Environment != "sandbox" {
+		t.Errorf("second app: %+v %v", other, err)
+	}
+	f.register(t, "bob@example.com", "x", "dev3", voipToken, "")
+	if _, err := f.svc.Register(ctx, Registration{Account: "bob@example.com", DeviceID: "dev4", VoIPToken: voipToken}); !errors.Is(err, ErrTooManyDevices) {
+		t.Errorf("fourth device: %v, want ErrTooManyDevices", err)
+	}
+
+	if err := f.svc.Unregister(ctx, "bob@example.com", "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.store.deviceByNode(ctx, d.Node); !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("node of an unregistered device: %v", err)
+	}
+	if err := f.svc.Unregister(ctx, "bob@example.com", "dev1"); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("unregister twice: %v", err)
+	}
+}
+
+func TestProposeWaking(t *testing.T) {
+	f := newFixture(t, nil)
+	f.register(t, "bob@example.com", "phone", "dev1", voipToken, alertToken)
+
+	// Unknown presence: woken at once, with the contract's VoIP headers.
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	got := f.push.take()
+	if kinds(got) != "voip:dev1" {
+		t.Fatalf("pushes %s, want voip:dev1", kinds(got))
+	}
+	n := got[0]
+	if n.Token != voipToken || n.Topic() != "com.example.chat.voip" || n.Priority() != 10 ||
+		n.CollapseID != jingle.CallUUID("alice@example.com", "c1") || !n.Expiration.Equal(f.clock.Now().Add(45*time.Second)) {
+		t.Errorf("VoIP push %+v", n)
+	}
+	var body struct {
+		Account string `json:"account"`
+		Call    struct {
+			ID, UUID, From, Caller string
+			Media                  []string
+			SentAt                 int64 `json:"sent_at"`
+			ExpiresAt              int64 `json:"expires_at"`
+		} `json:"call"`
+	}
+	if err := json.Unmarshal(n.Payload, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Account != "bob@example.com" || body.Call.ID != "c1" || body.Call.From != "alice@example.com/pc" ||
+		body.Call.Caller != "alice@example.com" || body.Call.SentAt != f.clock.Now().UnixMilli() ||
+		body.Call.ExpiresAt != f.clock.Now().Add(45*time.Second).UnixMilli() || len(body.Call.Media) != 1 {
+		t.Errorf("payload %s", n.Payload)
+	}
+
+	// The same propose again (a second copy, another process): nothing.
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", undeliverable)
+	if got := f.push.take(); len(got) != 0 {
+		t.Errorf("duplicate propose pushed %s", kinds(got))
+	}
+
+	// Available: no push; the undeliverable copy wakes it (the hibernated phone).
+	f.presence(t, "bob@example.com/phone", "")
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c2", nil)
+	if got := f.push.take(); len(got) != 0 {
+		t.Errorf("online bob got %s", kinds(got))
+	}
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c2", undeliverable)
+	if got := f.push.take(); kinds(got) != "voip:dev1" {
+		t.Errorf("undeliverable copy: %s", kinds(got))
+	}
+
+	// Unavailable again: woken.
+	f.presence(t, "bob@example.com/phone", "unavailable")
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c3", nil)
+	if got := f.push.take(); kinds(got) != "voip:dev1" {
+		t.Errorf("after unavailable: %s", kinds(got))
+	}
+
+	// A stale copy (Prosody re-forwarding on hibernation end) never rings.
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c4", func(ev *jingle.CallEvent) {
+		ev.Delay = f.clock.Now().Add(-31 * time.Second)
+	})
+	if got := f.push.take(); len(got) != 0 {
+		t.Errorf("stale propose pushed %s", kinds(got))
+	}
+	// A fresh delay is fine.
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c5", func(ev *jingle.CallEvent) {
+		ev.Delay = f.clock.Now().Add(-3 * time.Second)
+	})
+	if got := f.push.take(); kinds(got) != "voip:dev1" {
+		t.Errorf("slightly delayed propose: %s", kinds(got))
+	}
+
+	// Foreign callee: refused.
+	err := f.svc.Call(context.Background(), jingle.CallEvent{Action: jingle.ActionPropose, ID: "x",
+		From: mustJID(t, "alice@example.com/pc"), To: mustJID(t, "eve@evil.example")})
+	if !errors.Is(err, ErrForeignDomain) {
+		t.Errorf("foreign callee: %v", err)
+	}
+}
+
+func TestTwoDevicesAndAlertOnly(t *testing.T) {
+	f := newFixture(t, nil)
+	f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.register(t, "bob@example.com", "pad", "ipad", "", alertToken)
+	f.presence(t, "bob@example.com/pad", "")
+
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("first copy: %s", kinds(got))
+	}
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", undeliverable)
+	got := f.push.take()
+	if kinds(got) != "alert:ipad" {
+		t.Fatalf("undeliverable copy: %s", kinds(got))
+	}
+	if got[0].Token != alertToken || got[0].Topic() != "com.example.chat" || got[0].CollapseID != jingle.CallUUID("alice@example.com", "c1") ||
+		!strings.Contains(string(got[0].Payload), `"event":"incoming"`) || !strings.Contains(string(got[0].Payload), "Incoming call from alice@example.com") {
+		t.Errorf("incoming alert %+v %s", got[0], got[0].Payload)
+	}
+
+	// The caller gives up: both get the missed-call alert on the regular
+	// token, the iPad's replacing its incoming alert (same collapse id).
+	f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	got = f.push.take()
+	if len(got) != 2 {
+		t.Fatalf("retract: %s", kinds(got))
+	}
+	for _, n := range got {
+		if n.Kind != pushnotify.KindAlert || n.Token != alertToken || n.CollapseID != jingle.CallUUID("alice@example.com", "c1") ||
+			!strings.Contains(string(n.Payload), `"event":"missed"`) {
+			t.Errorf("missed alert %+v %s", n, n.Payload)
+		}
+	}
+	// No second VoIP push after the end, whatever comes.
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", undeliverable)
+	f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	if got := f.push.take(); len(got) != 0 {
+		t.Errorf("after the end: %s", kinds(got))
+	}
+}
+
+func TestAnsweredAndDeclinedElsewhere(t *testing.T) {
+	f := newFixture(t, nil)
+	f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.register(t, "bob@example.com", "desk", "mac", strings.Replace(voipToken, "aaaa", "cccc", 1), strings.Replace(alertToken, "bbbb", "dddd", 1))
+
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	if got := f.push.take(); len(got) != 2 {
+		t.Fatalf("propose: %s", kinds(got))
+	}
+	// bob answers on the mac: only the iphone hears of it.
+	f.call(t, jingle.ActionProceed, "bob@example.com/desk", "alice@example.com/pc", "c1", nil)
+	got := f.push.take()
+	if kinds(got) != "background:iphone" || got[0].Priority() != 5 || !strings.Contains(string(got[0].Payload), `"event":"answered-elsewhere"`) ||
+		!strings.Contains(string(got[0].Payload), `"content-available":1`) {
+		t.Fatalf("answered elsewhere: %s %s", kinds(got), got[0].Payload)
+	}
+
+	// XEP-0353 accept to the callee's own bare JID, then reject.
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c2", nil)
+	f.push.take()
+	f.call(t, jingle.ActionReject, "bob@example.com/desk", "bob@example.com", "c2", nil)
+	if got := f.push.take(); kinds(got) != "background:iphone" || !strings.Contains(string(got[0].Payload), "declined-elsewhere") {
+		t.Fatalf("declined elsewhere: %s", kinds(got))
+	}
+	// Ended calls stay ended.
+	f.call(t, jingle.ActionProceed, "bob@example.com/desk", "alice@example.com/pc", "c2", nil)
+	if got := f.push.take(); len(got) != 0 {
+		t.Errorf("late proceed: %s", kinds(got))
+	}
+}
+
+func TestRingTimeout(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	f.push.take()
+
+	f.clock.add(44 * time.Second)
+	f.svc.FireTimers(ctx)
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("before the deadline: %s", kinds(got))
+	}
+	f.clock.add(2 * time.Second)
+	// Two processes fire the same timer: one missed-call alert.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.svc.FireTimers(ctx) }()
+	}
+	wg.Wait()
+	got := f.push.take()
+	if kinds(got) != "alert:iphone" || !strings.Contains(string(got[0].Payload), "Missed call from alice@example.com") {
+		t.Fatalf("timeout: %s", kinds(got))
+	}
+	if n, _ := f.rdb.ZCard(ctx, "test:timers").Result(); n != 0 {
+		t.Errorf("%d timers left", n)
+	}
+	// Every key of the call expires.
+	keys, _ := f.rdb.Keys(ctx, "test:*").Result()
+	for _, k := range keys {
+		if ttl, _ := f.rdb.PTTL(ctx, k).Result(); ttl < 0 {
+			t.Errorf("key %s has no TTL", k)
+		}
+	}
+}
+
+func TestConcurrentDuplicates(t *testing.T) {
+	f := newFixture(t, nil)
+	f.register(t, "bob@example.com", "phone", "iphone", voipToken, "")
+	f.register(t, "bob@example.com", "pad", "ipad", strings.Replace(voipToken, "aaaa", "cccc", 1), "")
+	// Copies of one propose raced by many processes: one push per device.
+	for i := range 20 {
+		id := "c" + string(rune('a'+i))
+		var wg sync.WaitGroup
+		for j := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				mod := func(*jingle.CallEvent) {}
+				if j%2 == 0 {
+					mod = undeliverable
+				}
+				f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", id, mod)
+			}()
+		}
+		wg.Wait()
+		if got := f.push.take(); len(got) != 2 {
+			t.Fatalf("call %s: %s", id, kinds(got))
+		}
+	}
+}
+
+func TestPublish(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.presence(t, "bob@example.com/phone", "") // hibernated: still available
+
+	// Publish before the propose: no message alert, and the propose wakes
+	// the device (condition 3).
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(100 * time.Millisecond)
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("publish then propose: %s", kinds(got))
+	}
+	f.clock.add(3 * time.Second)
+	f.svc.FireTimers(ctx)
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("the held message of a call's publish was sent: %s", kinds(got))
+	}
+
+	// Propose then publish.
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c2", nil)
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("available bob, no publish yet: %s", kinds(got))
+	}
+	f.clock.add(time.Second)
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("propose then publish: %s", kinds(got))
+	}
+	f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", "c2", nil)
+	f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	f.push.take()
+
+	// No call: a message alert after the hold, once for two publishes.
+	f.clock.add(time.Minute)
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.FireTimers(ctx)
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("message before the hold ended: %s", kinds(got))
+	}
+	f.clock.add(2 * time.Second)
+	f.svc.FireTimers(ctx)
+	got := f.push.take()
+	if kinds(got) != "alert:iphone" || got[0].Token != alertToken || !strings.Contains(string(got[0].Payload), `"mutable-content":1`) ||
+		!strings.Contains(string(got[0].Payload), "New Message!") {
+		t.Fatalf("message alert: %s", kinds(got))
+	}
+
+	// Wrong secret, unknown node, another server.
+	if err := f.publish(t, bob, "nope"); !errors.Is(err, ErrForbidden) {
+		t.Errorf("wrong secret: %v", err)
+	}
+	if err := f.publish(t, Device{Node: "nope"}, ""); !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("unknown node: %v", err)
+	}
+	err := f.svc.Publish(ctx, mustJID(t, "evil.example"), jingle.Publish{Node: bob.Node,
+		Options: jingle.Form{Fields: map[string][]string{"secret": {bob.Secret}}}})
+	if !errors.Is(err, ErrForbidden) {
+		t.Errorf("other server: %v", err)
+	}
+}
+
+func TestWakeOnPublishOff(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.WakeOnPublish = false })
+	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.presence(t, "bob@example.com/phone", "")
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("wake_on_publish off: %s", kinds(got))
+	}
+	// A publish marked as a call by the server still counts.
+	err := f.svc.Publish(context.Background(), mustJID(t, "example.com"), jingle.Publish{Node: bob.Node, VoIP: true, Encrypted: true,
+		Options: jingle.Form{Fields: map[string][]string{"secret": {bob.Secret}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("voip-marked publish: %s", kinds(got))
+	}
+}
+
+func TestDeadTokenAndRequeue(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	d := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	if err := f.svc.RemoveToken(ctx, "bob@example.com", "iphone", voipToken); err != nil {
+		t.Fatal(err)
+	}
+	_, left, err := f.store.deviceByNode(ctx, d.Node)
+	if err != nil || left.VoIPToken != "" || left.Token != alertToken {
+		t.Fatalf("after removing the VoIP token: %+v %v", left, err)
+	}
+	if err := f.svc.RemoveToken(ctx, "bob@example.com", "iphone", alertToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.store.deviceByNode(ctx, d.Node); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("a device with no token left: %v", err)
+	}
+
+	// A push the sender refuses leaves the device free for the next copy.
+	f.register(t, "bob@example.com", "phone", "iphone", voipToken, "")
+	f.push.fail = pushnotify.ErrQueueFull
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	f.push.fail = nil
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", undeliverable)
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("retry after a full queue: %s", kinds(got))
+	}
+}
+
+func TestFailOpen(t *testing.T) {
+	f := newFixture(t, nil)
+	f.register(t, "bob@example.com", "phone", "iphone", voipToken, "")
+	f.presence(t, "bob@example.com/phone", "")
+	// A first call fills the cache (bob online: no push).
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c0", nil)
+	f.rdb.Close() // Redis is gone
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", undeliverable)
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("fail open: %s", kinds(got))
+	}
+}
