@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jinglepush/jinglepush/internal/testenv"
+	"github.com/jinglepush/jinglepush/internal/xmppclient"
+)
+
+// forEachServer runs f once per XMPP server kind, each with its own server
+// and redis-server shared by f's subtests.
+func forEachServer(t *testing.T, f func(t *testing.T, srv *servers)) {
+	t.Run("prosody", func(t *testing.T) {
+		srv := &servers{
+			xmpp:       testenv.StartProsody(t, testenv.ProsodyOptions{}),
+			redis:      testenv.StartRedis(t),
+			hibernated: testenv.ProsodyHibernationLog,
+		}
+		f(t, srv)
+	})
+}
+
+func TestFirstCall(t *testing.T) {
+	forEachServer(t, func(t *testing.T, srv *servers) {
+		t.Run("offline callee gets exactly one VoIP push", func(t *testing.T) {
+			s := newStack(t, srv, stackOptions{})
+			bob, alice := s.user("bob"), s.user("alice")
+			bc := s.login(bob, "phone", false)
+			d := s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
+			if err := bc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			ac := s.login(alice, "pc", false)
+			id := uuid.NewString()
+			sent := time.Now()
+			send(t, ac, propose(bob, id, "audio", "video"))
+
+			r := s.pushes(1)[0]
+			h := r.Header
+			if r.ProtoMajor != 2 || r.Token != d.voip || r.Path != "/3/device/"+d.voip {
+				t.Errorf("request %s %s over %s", r.Method, r.Path, r.Proto)
+			}
+			for name, want := range map[string]string{
+				"apns-push-type":   "voip",
+				"apns-topic":       bundleID + ".voip",
+				"apns-priority":    "10",
+				"apns-collapse-id": id,
+			} {
+				if got := h.Get(name); got != want {
+					t.Errorf("%s: %q, want %q", name, got, want)
+				}
+			}
+			exp, _ := strconv.ParseInt(h.Get("apns-expiration"), 10, 64)
+			if d := time.Unix(exp, 0).Sub(sent.Add(20 * time.Second)); d < -2*time.Second || d > 3*time.Second {
+				t.Errorf("apns-expiration %d is not the ring deadline", exp)
+			}
+			if !strings.HasPrefix(h.Get("authorization"), "bearer ") {
+				t.Errorf("no JWT: %q", h.Get("authorization"))
+			}
+			b := body(t, r)
+			if b.Account != bob || b.Call.ID != id || b.Call.UUID != id || b.Call.From != alice+"/pc" ||
+				b.Call.Caller != alice || strings.Join(b.Call.Media, ",") != "audio,video" || len(b.APS) != 0 || b.Event != "" {
+				t.Errorf("body %s", r.Body)
+			}
+			if b.Call.ExpiresAt-b.Call.SentAt != 20000 || b.Call.SentAt < sent.Add(-time.Second).UnixMilli() || b.Call.SentAt > time.Now().UnixMilli() {
+				t.Errorf("times in %s", r.Body)
+			}
+		})
+
+		t.Run("online callee gets no push", func(t *testing.T) {
+			s := newStack(t, srv, stackOptions{})
+			bob, alice := s.user("bob"), s.user("alice")
+			bc := s.login(bob, "phone", false)
+			s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
+			ac := s.login(alice, "pc", false)
+			id := uuid.NewString()
+			send(t, ac, propose(bob, id))
+			ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+			defer cancel()
+			if _, err := bc.WaitFor(ctx, func(st xmppclient.Stanza) bool { return strings.Contains(st.Raw, id) }); err != nil {
+				t.Fatalf("bob did not get the propose live: %v", err)
+			}
+			s.waitMetric(`jinglepush_calls_events_total{action="propose",outcome="created"}`, 1)
+			time.Sleep(time.Second)
+			if got := s.apns.Requests(); len(got) != 0 {
+				t.Errorf("%d pushes to an online phone", len(got))
+			}
+		})
+
+		t.Run("malformed propose is dropped and counted, the stream stays up", func(t *testing.T) {
+			s := newStack(t, srv, stackOptions{})
+			bob, alice := s.user("bob"), s.user("alice")
+			bc := s.login(bob, "phone", false)
+			d := s.registerDevice(bc, device{id: "iphone", voip: token()})
+			bc.Close()
+			ac := s.login(alice, "pc", false)
+			send(t, ac, "<message to='"+bob+"' id='bad1'><propose xmlns='urn:xmpp:jingle-message:0'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose></message>")
+			send(t, ac, "<message to='"+bob+"' id='bad2'><propose xmlns='urn:xmpp:jingle-message:0' id='"+strings.Repeat("x", 300)+"'/></message>")
+			s.waitMetric(`jinglepush_component_dropped_total{reason="malformed"}`, 2)
+			send(t, ac, propose(bob, "good-call"))
+			if r := s.pushes(1)[0]; r.Token != d.voip || body(t, r).Call.ID != "good-call" {
+				t.Errorf("push after the bad ones: %s", r.Body)
+			}
+			if n := s.metric(`jinglepush_component_connections_total{result="connected"}`); n != 1 {
+				t.Errorf("%v connections: the stream went down", n)
+			}
+		})
+
+		t.Run("bad registrations get the contract errors", func(t *testing.T) {
+			s := newStack(t, srv, stackOptions{extraTOML: "[registration]\nmax_devices = 2\n"})
+			bob := s.user("bob")
+			bc := s.login(bob, "phone", false)
+			ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+			defer cancel()
+			comp := s.info.ComponentDomain
+			tests := [...]struct {
+				fields           map[string]string
+				typ, cond, field string
+			}{
+				0: {map[string]string{"voip-token": token()}, "modify", "bad-request", "device-id"},
+				1: {map[string]string{"device-id": "d1", "voip-token": "abcd"}, "modify", "bad-request", "voip-token"},
+				2: {map[string]string{"device-id": "d1", "token": strings.Repeat("g", 64)}, "modify", "bad-request", "token"},
+				3: {map[string]string{"device-id": "d1"}, "modify", "bad-request", "token"},
+				4: {map[string]string{"device-id": "d1", "voip-token": token(), "bundle-id": "com.example.unknown"}, "cancel", "item-not-found", "bundle-id"},
+				5: {map[string]string{"device-id": "d1", "voip-token": token(), "environment": "staging"}, "modify", "bad-request", "environment"},
+			}
+			for i, tc := range tests {
+				res, err := bc.Command(ctx, comp, "register-push-apns", "execute", "", tc.fields)
+				var se *xmppclient.StanzaError
+				if !errors.As(err, &se) || se.Type != tc.typ || se.Condition != tc.cond || !strings.Contains(se.Text, tc.field) {
+					t.Errorf("%d: %v (%v)", i, err, res)
+				}
+			}
+			// The device limit.
+			for _, id := range []string{"d1", "d2"} {
+				if _, err := bc.Command(ctx, comp, "register-push-apns", "execute", "", map[string]string{"device-id": id, "voip-token": token()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := bc.Command(ctx, comp, "register-push-apns", "execute", "", map[string]string{"device-id": "d3", "voip-token": token()})
+			var se *xmppclient.StanzaError
+			if !errors.As(err, &se) || se.Condition != "resource-constraint" {
+				t.Errorf("third device: %v", err)
+			}
+			// Unregistering an unknown device, then a known one.
+			_, err = bc.Command(ctx, comp, "unregister-push-apns", "execute", "", map[string]string{"device-id": "nope"})
+			if !errors.As(err, &se) || se.Condition != "item-not-found" {
+				t.Errorf("unknown device: %v", err)
+			}
+			if res, err := bc.Command(ctx, comp, "unregister-push-apns", "execute", "", map[string]string{"device-id": "d1"}); err != nil || res.Status != "completed" {
+				t.Errorf("unregister: %v %v", res, err)
+			}
+			// The two-step form of the command.
+			res, err := bc.Command(ctx, comp, "register-push-apns", "execute", "", nil)
+			if err != nil || res.Status != "executing" || res.FormType != "form" {
+				t.Fatalf("bare execute: %v %v", res, err)
+			}
+			res, err = bc.Command(ctx, comp, "register-push-apns", "complete", res.SessionID, map[string]string{"device-id": "d3", "voip-token": token()})
+			if err != nil || res.Status != "completed" || res.Value("node") == "" || len(res.Value("secret")) < 22 {
+				t.Errorf("complete: %v %v", res, err)
+			}
+		})
+
+		t.Run("users of domains not served are refused", func(t *testing.T) {
+			s := newStack(t, srv, stackOptions{servedDomains: []string{"elsewhere.example"}})
+			bc := s.login(s.user("bob"), "phone", false)
+			ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+			defer cancel()
+			_, err := bc.Command(ctx, s.info.ComponentDomain, "register-push-apns", "execute", "", map[string]string{"device-id": "d1", "voip-token": token()})
+			var se *xmppclient.StanzaError
+			if !errors.As(err, &se) || se.Condition != "forbidden" {
+				t.Errorf("foreign user: %v", err)
+			}
+		})
+	})
+}
