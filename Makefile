@@ -1,0 +1,44 @@
+# jinglepush — the commands a developer needs. `make help` lists them.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+# What the tests start: redis-server, Prosody (+ prosody-modules) and ejabberd,
+# all from Debian's packages.
+DEB_PACKAGES := redis-server prosody prosody-modules ejabberd
+
+.PHONY: help build demo test check unit deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+build: ## build bin/jinglepush and bin/jinglepush-call
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/jinglepush ./cmd/jinglepush
+	$(GO) build -o bin/jinglepush-call ./cmd/jinglepush-call
+
+demo: ## run jinglepush for real: local Prosody + Redis, dry-run pushes, a test call
+	deploy/demo/run.sh
+
+test: deps check ## the whole suite: vet, gofmt, unit and end-to-end tests with -race
+	JINGLEPUSH_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+check: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+unit: ## the tests that need no server (the others skip)
+	$(GO) test -race ./...
+
+deps: ## install the Debian packages the tests start, when missing
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  echo "installing:$$missing"; \
+	  $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y $$missing; \
+	fi
+
+clean: ## remove build outputs and the demo's files
+	rm -rf bin .demo
