@@ -3,8 +3,10 @@ package pushnotify
 import (
 	"crypto/ecdsa"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 
@@ -61,6 +63,13 @@ func LoadApp(f AppFiles) (App, error) {
 		switch strings.ToLower(filepath.Ext(f.CertificateFile)) {
 		case ".p12", ".pfx":
 			cert, err = certificate.FromP12File(f.CertificateFile, f.CertificatePassword)
+			var pathErr *fs.PathError
+			if err != nil && !errors.As(err, &pathErr) && !strings.Contains(err.Error(), "password") {
+				// Go reads the legacy .p12 format only (SHA-1 MAC, 3DES or
+				// RC2), not what OpenSSL 3 writes by default (AES, SHA-256).
+				err = fmt.Errorf("%w; convert it to .pem: openssl pkcs12 -in %s -out %s -nodes -legacy",
+					err, filepath.Base(f.CertificateFile), strings.TrimSuffix(filepath.Base(f.CertificateFile), filepath.Ext(f.CertificateFile))+".pem")
+			}
 		default:
 			cert, err = certificate.FromPemFile(f.CertificateFile, f.CertificatePassword)
 		}
@@ -73,6 +82,22 @@ func LoadApp(f AppFiles) (App, error) {
 }
 
 func (a App) hasCredentials() bool { return a.AuthKey != nil || a.Certificate != nil }
+
+// certificate returns the leaf of the app's client certificate, nil with
+// token auth.
+func (a App) certificate() *x509.Certificate {
+	if a.Certificate == nil || len(a.Certificate.Certificate) == 0 {
+		return nil
+	}
+	if a.Certificate.Leaf != nil {
+		return a.Certificate.Leaf
+	}
+	leaf, err := x509.ParseCertificate(a.Certificate.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
+}
 
 func (a App) validate() error {
 	if a.BundleID == "" {

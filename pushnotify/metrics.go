@@ -2,50 +2,78 @@ package pushnotify
 
 import "github.com/prometheus/client_golang/prometheus"
 
+// metrics are the Sender's Prometheus series. Labels are bounded: kind has
+// three values, result and reason come from a fixed list (Apple's reasons
+// and a few of ours), bundle_id and environment from the configuration.
 type metrics struct {
-	pushes    *prometheus.CounterVec   // kind, result: one per push, at its end
-	requests  *prometheus.HistogramVec // kind, result: one per APNs request
-	retries   *prometheus.CounterVec   // kind, reason
-	dropped   *prometheus.CounterVec   // kind, reason: never sent (queue full, deadline, shutdown)
-	removed   *prometheus.CounterVec   // reason: dead tokens handed back
-	queued    prometheus.GaugeFunc
-	unhealthy *prometheus.GaugeVec // bundle_id, environment
+	pushes         *prometheus.CounterVec   // kind, result: one per push, at its end
+	requests       *prometheus.HistogramVec // kind, result: one per APNs request
+	retries        *prometheus.CounterVec   // kind, reason
+	dropped        *prometheus.CounterVec   // kind, reason: never sent (queue full, deadline, shutdown)
+	removed        *prometheus.CounterVec   // reason: dead tokens removed
+	removeFailures prometheus.Counter
+	unhealthy      *prometheus.GaugeVec // bundle_id, environment, topic
+	certExpiry     *prometheus.GaugeVec // bundle_id
 }
 
-func newMetrics(reg prometheus.Registerer, queueLen func() float64) *metrics {
+// gauges are read when the registry is scraped.
+type gauges struct {
+	queued, retrying, inflight func() float64
+}
+
+func newMetrics(reg prometheus.Registerer, g gauges) *metrics {
+	const ns, sub = "jinglepush", "apns"
 	m := &metrics{
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "jinglepush", Subsystem: "apns", Name: "pushes_total",
-			Help: "Pushes that reached a final result, by kind and result (success, an APNs reason, or why it was given up).",
+			Namespace: ns, Subsystem: sub, Name: "pushes_total",
+			Help: "Pushes that reached a final result, by kind and result: success, an APNs reason, deadline, shutdown or dry_run.",
 		}, []string{"kind", "result"}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "jinglepush", Subsystem: "apns", Name: "request_duration_seconds",
-			Help:    "Time of each APNs request, by kind and result.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
+			Help:    "Time of each APNs request, by kind and result (success, an APNs reason, network, timeout, tls, deadline, shutdown).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"kind", "result"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "jinglepush", Subsystem: "apns", Name: "retries_total",
-			Help: "APNs requests retried, by kind and the reason of the failed attempt.",
+			Namespace: ns, Subsystem: sub, Name: "retries_total",
+			Help: "APNs requests retried after a backoff, by kind and the result of the failed attempt.",
 		}, []string{"kind", "reason"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "jinglepush", Subsystem: "apns", Name: "dropped_total",
-			Help: "Pushes never sent, by kind and reason (queue_full, expired, shutdown, unknown_app).",
+			Namespace: ns, Subsystem: sub, Name: "dropped_total",
+			Help: "Pushes never sent to APNs, by kind and reason (queue_full, closed, unknown_app, invalid, payload_too_large, expired, shutdown).",
 		}, []string{"kind", "reason"}),
 		removed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "jinglepush", Subsystem: "apns", Name: "tokens_removed_total",
+			Namespace: ns, Subsystem: sub, Name: "tokens_removed_total",
 			Help: "Device tokens removed because APNs called them dead, by reason.",
 		}, []string{"reason"}),
+		removeFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "token_removal_failures_total",
+			Help: "Dead device tokens that could not be removed.",
+		}),
 		unhealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "jinglepush", Subsystem: "apns", Name: "app_unhealthy",
-			Help: "1 while an app's last APNs answer was an operator error (credentials, topic).",
-		}, []string{"bundle_id", "environment"}),
+			Namespace: ns, Subsystem: sub, Name: "app_unhealthy",
+			Help: "1 while the last APNs answer for an app's topic in an environment was an operator error (credentials, topic, TLS).",
+		}, []string{"bundle_id", "environment", "topic"}),
+		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "certificate_expiry_timestamp_seconds",
+			Help: "When the client certificate of an app with certificate auth expires (unix seconds).",
+		}, []string{"bundle_id"}),
 	}
-	m.queued = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "jinglepush", Subsystem: "apns", Name: "queue_length",
-		Help: "Pushes waiting for a sender.",
-	}, queueLen)
-	if reg != nil {
-		reg.MustRegister(m.pushes, m.requests, m.retries, m.dropped, m.removed, m.queued, m.unhealthy)
+	if reg == nil {
+		return m
 	}
+	reg.MustRegister(m.pushes, m.requests, m.retries, m.dropped, m.removed, m.removeFailures, m.unhealthy, m.certExpiry,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "queue_length",
+			Help: "Pushes waiting for a sender.",
+		}, g.queued),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "retry_queue_length",
+			Help: "Pushes waiting for their next attempt after a failed one.",
+		}, g.retrying),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "inflight_requests",
+			Help: "APNs requests waiting for an answer.",
+		}, g.inflight),
+	)
 	return m
 }

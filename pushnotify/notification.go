@@ -1,8 +1,10 @@
 package pushnotify
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/sideshow/apns2"
 )
 
@@ -22,18 +24,31 @@ const (
 	Sandbox    = "sandbox"
 )
 
+// maxTokenLen bounds a device token (hex): DESIGN.md section 3 allows 200
+// digits at registration.
+const maxTokenLen = 200
+
 // Notification is one push to one device token.
 type Notification struct {
 	Kind        Kind
 	Token       string // hex device token (a PushKit token for KindVoIP)
 	BundleID    string // the app; the topic is derived from it and Kind
-	Environment string // Production or Sandbox: which APNs host
+	Environment string // Production or Sandbox: which APNs host; "" is the app's default
 	CollapseID  string // apns-collapse-id (≤ 64 bytes), "" for none
-	Expiration  time.Time
+	// Expiration is apns-expiration: APNs keeps the push for an offline
+	// device until then. Zero sends no header, except for KindVoIP, which
+	// gets its Deadline: a call push must never arrive after the call.
+	Expiration time.Time
 	// Deadline is when trying stops: a call push is worthless once the call
-	// stopped ringing. Zero means the Sender's default.
+	// stopped ringing. No attempt starts at or after it, and a request in
+	// flight is cut at it. Zero means the Sender's default, and never later
+	// than Expiration.
 	Deadline time.Time
 	Payload  []byte
+	// ID is the apns-id, a UUID that stays the same over every retry of
+	// this push, so the app can tell a repeat from a new push when an
+	// answer was lost. Empty: Push makes one.
+	ID string
 
 	// For logs, metrics and dead-token removal.
 	Account  string
@@ -58,6 +73,15 @@ func (n Notification) Priority() int {
 	return apns2.PriorityHigh
 }
 
+// kindLabel is Kind as a metric label: an unknown kind must not add series.
+func (n Notification) kindLabel() string {
+	switch n.Kind {
+	case KindVoIP, KindAlert, KindBackground:
+		return string(n.Kind)
+	}
+	return "invalid"
+}
+
 func (n Notification) pushType() apns2.EPushType {
 	switch n.Kind {
 	case KindVoIP:
@@ -68,12 +92,57 @@ func (n Notification) pushType() apns2.EPushType {
 	return apns2.PushTypeAlert
 }
 
+// maxPayload is the body size APNs takes for the push's kind.
+func (n Notification) maxPayload() int {
+	if n.Kind == KindVoIP {
+		return MaxVoIPPayload
+	}
+	return MaxPayload
+}
+
+// check finds what APNs would refuse whatever the moment: such a push is
+// turned down by Push at once rather than failing later. The label names
+// the problem in the dropped counter.
+func (n Notification) check() (label string, err error) {
+	switch {
+	case n.Kind != KindVoIP && n.Kind != KindAlert && n.Kind != KindBackground:
+		return "invalid", fmt.Errorf("%w: kind %q", ErrInvalid, n.Kind)
+	case !isHex(n.Token) || len(n.Token) > maxTokenLen:
+		// The token goes into the request path: never anything but hex.
+		return "invalid", fmt.Errorf("%w: device token must be 1 to %d hex digits", ErrInvalid, maxTokenLen)
+	case len(n.Payload) == 0:
+		return "invalid", fmt.Errorf("%w: empty payload", ErrInvalid)
+	case len(n.Payload) > n.maxPayload():
+		return "payload_too_large", fmt.Errorf("%w: payload of %d bytes, APNs takes %d for a %s push", ErrInvalid, len(n.Payload), n.maxPayload(), n.Kind)
+	}
+	if n.ID != "" {
+		if _, err := uuid.Parse(n.ID); err != nil || len(n.ID) != 36 {
+			return "invalid", fmt.Errorf("%w: apns-id %q is not a UUID", ErrInvalid, n.ID)
+		}
+	}
+	return "", nil
+}
+
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 func (n Notification) apns() *apns2.Notification {
 	collapse := n.CollapseID
 	if len(collapse) > 64 {
 		collapse = collapse[:64]
 	}
 	return &apns2.Notification{
+		ApnsID:      n.ID,
 		DeviceToken: n.Token,
 		Topic:       n.Topic(),
 		CollapseID:  collapse,
@@ -86,8 +155,5 @@ func (n Notification) apns() *apns2.Notification {
 
 // tokenPrefix is how a token appears in logs: never whole.
 func tokenPrefix(token string) string {
-	if len(token) <= 8 {
-		return token
-	}
-	return token[:8] + "…"
+	return token[:min(8, len(token)/2)] + "…"
 }

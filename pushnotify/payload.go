@@ -1,6 +1,7 @@
 package pushnotify
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
@@ -130,26 +131,36 @@ func MessagePayload(account, sender, body, text string) []byte {
 }
 
 // build encodes b, cutting its longest free-text fields until it fits in
-// limit bytes: names and texts shrink, ids and times never change.
+// limit bytes: names and texts shrink, ids and times never change. Only a
+// body whose ids alone are too large stays over the limit; Push refuses it.
 func build(b bodyJSON, limit int) []byte {
+	raw := encode(b)
 	for range 64 {
-		raw, err := json.Marshal(b)
-		if err != nil {
-			// Only strings, ints and slices of strings: cannot fail.
-			panic("pushnotify: encode payload: " + err.Error())
-		}
 		over := len(raw) - limit
 		if over <= 0 {
 			return raw
 		}
 		p := longestField(&b)
-		if p == nil || len(*p) == 0 {
+		if p == nil || len(*p) <= len("…") {
 			return raw
 		}
-		*p = cut(*p, max(len(*p)-over-3, len(*p)/2))
+		*p = cut(*p, max(len(*p)-over-len("…"), len(*p)/2))
+		raw = encode(b)
 	}
-	raw, _ := json.Marshal(b)
 	return raw
+}
+
+// encode is json.Marshal without escaping <, > and &, which would only
+// make texts longer.
+func encode(b bodyJSON) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(b); err != nil {
+		// Only strings, ints and slices of strings: cannot fail.
+		panic("pushnotify: encode payload: " + err.Error())
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // longestField returns the longest field that may be shortened.

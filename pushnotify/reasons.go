@@ -1,6 +1,13 @@
 package pushnotify
 
-import "net/http"
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/http"
+)
 
 // outcome is what jinglepush does with one APNs answer.
 type outcome int
@@ -31,7 +38,8 @@ func (o outcome) String() string {
 }
 
 // reasons maps every reason Apple documents to what it means for us; see
-// "Handling notification responses from APNs" and docs/apns.md.
+// "Handling notification responses from APNs" and docs/apns.md, which
+// repeats this table for operators.
 var reasons = map[string]outcome{
 	// The token is dead for this topic: the app was removed, the user turned
 	// pushes off, or the token belongs to the other environment.
@@ -40,7 +48,8 @@ var reasons = map[string]outcome{
 	"BadDeviceToken":         deadToken,
 	"DeviceTokenNotForTopic": deadToken,
 
-	// The operator's credentials or topics are wrong: no device is at fault.
+	// The operator's credentials, topics or endpoint are wrong: no device
+	// is at fault, and every push of the app fails the same way.
 	"TopicDisallowed":           operatorErr,
 	"BadTopic":                  operatorErr,
 	"MissingTopic":              operatorErr,
@@ -104,9 +113,35 @@ func resultLabel(status int, reason string) string {
 	}
 	switch {
 	case status >= 500:
-		return "http-5xx"
+		return "http_5xx"
 	case status >= 400:
-		return "http-4xx"
+		return "http_4xx"
 	}
-	return "http-other"
+	return "http_other"
+}
+
+// classifyErr reads a request that got no APNs answer. TLS failures are the
+// operator's: APNs's certificate is not trusted (apns.ca_file, endpoint) or
+// APNs refused ours (expired, revoked, not a push certificate), and a retry
+// would meet the same wall. Anything else is the network: retry.
+func classifyErr(err error) (outcome, string) {
+	var (
+		verify  *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+		record  tls.RecordHeaderError
+		op      *net.OpError
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid),
+		errors.As(err, &record):
+		return operatorErr, "tls"
+	case errors.As(err, &op) && op.Op == "remote error":
+		// crypto/tls reports an alert from the peer this way.
+		return operatorErr, "tls"
+	case errors.Is(err, context.DeadlineExceeded):
+		return retryLater, "timeout"
+	}
+	return retryLater, "network"
 }

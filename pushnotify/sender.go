@@ -2,24 +2,21 @@ package pushnotify
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sideshow/apns2"
 	"github.com/sideshow/apns2/token"
-	"golang.org/x/net/http2"
 )
 
 // Errors of Push.
@@ -31,6 +28,9 @@ var (
 	ErrClosed = errors.New("pushnotify: sender closed")
 	// ErrUnknownApp means the push names a bundle id no app has.
 	ErrUnknownApp = errors.New("pushnotify: unknown app")
+	// ErrInvalid means APNs would refuse the push whenever it is sent: an
+	// unknown kind, a token that is not hex, an empty or oversized payload.
+	ErrInvalid = errors.New("pushnotify: invalid notification")
 )
 
 // TokenRemover is told about tokens APNs called dead (package sessions).
@@ -38,21 +38,30 @@ type TokenRemover interface {
 	RemoveToken(ctx context.Context, account, deviceID, token string) error
 }
 
+// removeTimeout bounds one RemoveToken call.
+const removeTimeout = 2 * time.Second
+
 // Config tunes a Sender. Zero values take the defaults in brackets.
 type Config struct {
-	Apps            []App
-	Endpoint        string         // replaces Apple's hosts for both environments (tests, proxies)
-	RootCAs         *x509.CertPool // trusted CAs; nil: the system's
-	DryRun          bool           // log pushes instead of sending them
-	Workers         int            // senders [16]
-	QueueSize       int            // pushes waiting for a sender [10000]
-	MaxInflight     int            // requests in flight per APNs connection [100]
-	Timeout         time.Duration  // per request [10s]
-	RetryMin        time.Duration  // first backoff [200ms]
-	RetryMax        time.Duration  // longest backoff [5s]
-	DefaultDeadline time.Duration  // for pushes without a deadline [10m]
+	Apps     []App
+	Endpoint string         // replaces Apple's hosts for both environments (tests, proxies)
+	RootCAs  *x509.CertPool // trusted CAs; nil: the system's
+	DryRun   bool           // log pushes instead of sending them
+	Workers  int            // senders: requests in flight at most [16]
+	// QueueSize bounds the pushes accepted and not yet being sent: waiting
+	// for a sender or for their next attempt [10000].
+	QueueSize       int
+	MaxInflight     int           // requests in flight per APNs connection [100]
+	Timeout         time.Duration // one request [10s]
+	RetryMin        time.Duration // first backoff, ±50% jitter [200ms]
+	RetryMax        time.Duration // longest backoff, ±50% jitter [5s]
+	DefaultDeadline time.Duration // for pushes without a deadline [10m]
 	// DrainTimeout bounds Close when its context has no deadline [10s].
 	DrainTimeout time.Duration
+
+	// roundTripper replaces the HTTP/2 transport of every client (tests:
+	// an in-memory APNs whose timing runs under testing/synctest).
+	roundTripper http.RoundTripper
 }
 
 func (c *Config) setDefaults() {
@@ -74,9 +83,13 @@ func (c *Config) setDefaults() {
 	defDur(&c.RetryMax, 5*time.Second)
 	defDur(&c.DefaultDeadline, 10*time.Minute)
 	defDur(&c.DrainTimeout, 10*time.Second)
+	c.RetryMax = max(c.RetryMax, c.RetryMin)
 }
 
-// Sender sends Notifications to APNs from a bounded queue.
+// Sender sends Notifications to APNs: Push queues them, a fixed number of
+// senders send them, and a push that must be retried waits for its next
+// attempt on a timer, not in a sender, so fresh call pushes never queue
+// behind the backoff of others.
 type Sender struct {
 	cfg     Config
 	log     *slog.Logger
@@ -85,31 +98,33 @@ type Sender struct {
 	apps    map[string]*App
 	clients map[clientKey]*client
 
-	queue    chan Notification
-	mu       sync.RWMutex // closed and close(queue) versus Push
-	closed   bool
-	wg       sync.WaitGroup
+	// queue holds the pushes waiting for a sender: fresh ones and retries
+	// whose time came. Its capacity is limit, so sending to it never blocks.
+	queue chan *job
+	limit int // QueueSize + Workers: pushes accepted and unfinished
+
+	mu      sync.Mutex
+	pending int               // accepted, unfinished: queued, sending or waiting to retry
+	waiting map[*job]struct{} // waiting for their retry timer
+	closed  bool              // Close was called: Push refuses
+	drained chan struct{}     // closed once closed and pending is 0
+
+	stopping atomic.Bool  // Close ran out of time: nothing more is sent
+	lost     atomic.Int64 // pushes Close could not send
 	inflight atomic.Int64
 
-	// stop aborts requests still running when Close runs out of time.
-	stop    context.Context
-	stopNow context.CancelFunc
+	stop      context.Context // cancelled when Close runs out of time: cuts requests
+	stopNow   context.CancelFunc
+	quit      chan struct{} // the senders return
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
-type clientKey struct{ bundleID, environment string }
-
-// client is one APNs HTTP/2 connection pool for one app and environment.
-type client struct {
-	key   clientKey
-	apns  *apns2.Client
-	token *token.Token           // shared by the clients of one signing key; nil with certificates
-	slots chan struct{}          // in-flight limit
-	fault atomic.Pointer[string] // last operator error; nil while healthy
-}
-
-// New builds a Sender and starts its workers. remover may be nil.
+// New builds a Sender and starts its senders. remover may be nil.
 func New(cfg Config, remover TokenRemover, log *slog.Logger, reg prometheus.Registerer) (*Sender, error) {
 	cfg.setDefaults()
+	cfg.Apps = slices.Clone(cfg.Apps) // New settles their environment
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -119,19 +134,34 @@ func New(cfg Config, remover TokenRemover, log *slog.Logger, reg prometheus.Regi
 		remover: remover,
 		apps:    make(map[string]*App),
 		clients: make(map[clientKey]*client),
-		queue:   make(chan Notification, cfg.QueueSize),
+		limit:   cfg.QueueSize + cfg.Workers,
+		waiting: make(map[*job]struct{}),
+		drained: make(chan struct{}),
+		quit:    make(chan struct{}),
 	}
+	s.queue = make(chan *job, s.limit)
 	s.stop, s.stopNow = context.WithCancel(context.Background())
-	s.m = newMetrics(reg, func() float64 { return float64(len(s.queue)) })
+	s.m = newMetrics(reg, gauges{
+		queued: func() float64 { return float64(len(s.queue)) },
+		retrying: func() float64 {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return float64(len(s.waiting))
+		},
+		inflight: func() float64 { return float64(s.inflight.Load()) },
+	})
 
-	tokens := make(map[string]*token.Token) // one JWT per signing key
-	for i := range cfg.Apps {
-		app := &cfg.Apps[i]
+	signers := make(map[string]*signer) // one JWT per signing key
+	for i := range s.cfg.Apps {
+		app := &s.cfg.Apps[i]
 		if err := app.validate(); err != nil {
 			return nil, err
 		}
 		if _, dup := s.apps[app.BundleID]; dup {
 			return nil, fmt.Errorf("pushnotify: app %s configured twice", app.BundleID)
+		}
+		if app.Environment != Sandbox {
+			app.Environment = Production
 		}
 		s.apps[app.BundleID] = app
 		if cfg.DryRun {
@@ -140,18 +170,24 @@ func New(cfg Config, remover TokenRemover, log *slog.Logger, reg prometheus.Regi
 		if !app.hasCredentials() {
 			return nil, fmt.Errorf("pushnotify: app %s has no credentials (set a key or a certificate, or dry_run)", app.BundleID)
 		}
-		var tok *token.Token
+		var g *signer
 		if app.AuthKey != nil {
 			id := app.TeamID + "/" + app.KeyID
-			if tok = tokens[id]; tok == nil {
-				tok = &token.Token{AuthKey: app.AuthKey, KeyID: app.KeyID, TeamID: app.TeamID}
-				tokens[id] = tok
+			if g = signers[id]; g == nil {
+				g = &signer{tok: &token.Token{AuthKey: app.AuthKey, KeyID: app.KeyID, TeamID: app.TeamID}}
+				signers[id] = g
+			} else if !g.tok.AuthKey.Equal(app.AuthKey) {
+				return nil, fmt.Errorf("pushnotify: app %s: key id %s of team %s names two different keys", app.BundleID, app.KeyID, app.TeamID)
 			}
 		}
 		for _, env := range []string{Production, Sandbox} {
 			k := clientKey{app.BundleID, env}
-			s.clients[k] = s.newClient(k, app, tok)
+			s.clients[k] = s.newClient(k, app, g)
+			for _, kind := range topicKinds {
+				s.unhealthy(s.clients[k], kind).Set(0)
+			}
 		}
+		s.checkCertificate(app)
 	}
 
 	for range cfg.Workers {
@@ -161,38 +197,26 @@ func New(cfg Config, remover TokenRemover, log *slog.Logger, reg prometheus.Regi
 	return s, nil
 }
 
-func (s *Sender) newClient(k clientKey, app *App, tok *token.Token) *client {
-	tlsConf := &tls.Config{RootCAs: s.cfg.RootCAs, MinVersion: tls.VersionTLS12}
-	if app.Certificate != nil {
-		tlsConf.Certificates = []tls.Certificate{*app.Certificate}
+// checkCertificate publishes when an app's certificate expires, and marks
+// the app unhealthy when it already has: APNs would refuse every push.
+func (s *Sender) checkCertificate(app *App) {
+	leaf := app.certificate()
+	if leaf == nil {
+		return
 	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
-	transport := &http2.Transport{
-		TLSClientConfig: tlsConf,
-		DialTLSContext: func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
-			d := tls.Dialer{NetDialer: dialer, Config: cfg}
-			return d.DialContext(ctx, network, addr)
-		},
-		// HTTP/2 PINGs notice a dead connection before a call push waits on it.
-		ReadIdleTimeout: 15 * time.Second,
-		PingTimeout:     5 * time.Second,
-	}
-	host := s.cfg.Endpoint
-	if host == "" {
-		host = apns2.HostProduction
-		if k.environment == Sandbox {
-			host = apns2.HostDevelopment
+	s.m.certExpiry.WithLabelValues(app.BundleID).Set(float64(leaf.NotAfter.Unix()))
+	log := s.log.With("bundle_id", app.BundleID, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+	switch left := time.Until(leaf.NotAfter); {
+	case left <= 0:
+		for _, env := range []string{Production, Sandbox} {
+			for _, kind := range topicKinds {
+				s.setFault(s.clients[clientKey{app.BundleID, env}], kind, "certificate expired "+leaf.NotAfter.UTC().Format(time.RFC3339))
+			}
 		}
+		log.Error("the app's APNs certificate has expired: renew it in the Apple developer account")
+	case left < 30*24*time.Hour:
+		log.Warn("the app's APNs certificate expires soon: renew it in the Apple developer account", "days_left", int(left.Hours()/24))
 	}
-	c := &apns2.Client{
-		Host:       strings.TrimRight(host, "/"),
-		HTTPClient: &http.Client{Transport: transport, Timeout: s.cfg.Timeout},
-		Token:      tok,
-	}
-	if app.Certificate != nil {
-		c.Certificate = *app.Certificate
-	}
-	return &client{key: k, apns: c, token: tok, slots: make(chan struct{}, s.cfg.MaxInflight)}
 }
 
 // HasApp reports whether bundleID is a configured app.
@@ -202,42 +226,74 @@ func (s *Sender) HasApp(bundleID string) bool {
 }
 
 // Push queues n without waiting. It fails at once with ErrQueueFull when
-// the queue is full, ErrClosed after Close, and ErrUnknownApp for a bundle
-// id that is not configured.
+// the queue is full, ErrClosed after Close, ErrUnknownApp for a bundle id
+// that is not configured and ErrInvalid for a push APNs would refuse.
+// Every refusal is counted.
 func (s *Sender) Push(_ context.Context, n Notification) error {
-	if _, ok := s.apps[n.BundleID]; !ok {
-		s.m.dropped.WithLabelValues(string(n.Kind), "unknown_app").Inc()
+	app, ok := s.apps[n.BundleID]
+	if !ok {
+		s.m.dropped.WithLabelValues(n.kindLabel(), "unknown_app").Inc()
 		return fmt.Errorf("%w: %s", ErrUnknownApp, n.BundleID)
 	}
-	if n.Environment != Sandbox {
+	if label, err := n.check(); err != nil {
+		s.m.dropped.WithLabelValues(n.kindLabel(), label).Inc()
+		return err
+	}
+	j := &job{n: complete(n, app, s.cfg.DefaultDeadline)}
+
+	// The caller logs a refusal: it knows the call.
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		s.m.dropped.WithLabelValues(string(n.Kind), "closed").Inc()
+		return ErrClosed
+	case s.pending >= s.limit:
+		s.mu.Unlock()
+		s.m.dropped.WithLabelValues(string(n.Kind), "queue_full").Inc()
+		return ErrQueueFull
+	}
+	s.pending++
+	s.queue <- j // never blocks: the queue can hold every pending push
+	s.mu.Unlock()
+	return nil
+}
+
+// complete fills in what a Notification may leave out: the app's default
+// environment, the deadline, a VoIP push's expiration and the apns-id.
+func complete(n Notification, app *App, defaultDeadline time.Duration) Notification {
+	switch n.Environment {
+	case "":
+		n.Environment = app.Environment
+	case Sandbox:
+	default:
 		n.Environment = Production
 	}
 	if n.Deadline.IsZero() {
-		n.Deadline = time.Now().Add(s.cfg.DefaultDeadline)
+		n.Deadline = time.Now().Add(defaultDeadline)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		s.m.dropped.WithLabelValues(string(n.Kind), "shutdown").Inc()
-		return ErrClosed
+	if !n.Expiration.IsZero() && n.Expiration.Before(n.Deadline) {
+		n.Deadline = n.Expiration // APNs would not keep it longer anyway
 	}
-	select {
-	case s.queue <- n:
-		return nil
-	default:
-		s.m.dropped.WithLabelValues(string(n.Kind), "queue_full").Inc()
-		s.log.Warn("push queue full", "kind", n.Kind, "call_id", n.CallID, "account", n.Account, "token", tokenPrefix(n.Token))
-		return ErrQueueFull
+	if n.Kind == KindVoIP && n.Expiration.IsZero() {
+		n.Expiration = n.Deadline
 	}
+	if n.ID == "" {
+		n.ID = uuid.NewString()
+	}
+	return n
 }
 
-// Healthy returns an error naming every app whose last APNs answer was an
-// operator error (bad credentials or topic), nil when there is none.
+// Healthy returns an error naming every app topic whose last APNs answer
+// was an operator error (bad credentials, topic or TLS), nil when there is
+// none.
 func (s *Sender) Healthy() error {
 	var errs []string
 	for _, c := range s.clients {
-		if f := c.fault.Load(); f != nil {
-			errs = append(errs, fmt.Sprintf("%s (%s): %s", c.key.bundleID, c.key.environment, *f))
+		for i, k := range topicKinds {
+			if f := c.faults[i].Load(); f != nil {
+				errs = append(errs, fmt.Sprintf("%s (%s): %s", c.topic(k), c.key.environment, *f))
+			}
 		}
 	}
 	if len(errs) == 0 {
@@ -247,217 +303,83 @@ func (s *Sender) Healthy() error {
 	return fmt.Errorf("pushnotify: apps failing: %s", strings.Join(errs, "; "))
 }
 
-// Close stops taking pushes and sends the ones already queued whose
-// deadline is still ahead, within ctx (or Config.DrainTimeout when ctx has no
-// deadline). What cannot be sent in time is counted and logged, never
-// dropped silently.
-func (s *Sender) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
+// setFault marks the topic of kind unhealthy with msg.
+func (s *Sender) setFault(c *client, k Kind, msg string) {
+	if old := c.faults[topicIndex(k)].Swap(&msg); old == nil {
+		s.unhealthy(c, k).Set(1)
 	}
+}
+
+// clearFault marks the topic of kind healthy.
+func (s *Sender) clearFault(c *client, k Kind) {
+	if c.faults[topicIndex(k)].Swap(nil) != nil {
+		s.unhealthy(c, k).Set(0)
+		s.log.Info("APNs accepts the app again", "bundle_id", c.key.bundleID, "environment", c.key.environment, "topic", c.topic(k))
+	}
+}
+
+func (s *Sender) unhealthy(c *client, k Kind) prometheus.Gauge {
+	return s.m.unhealthy.WithLabelValues(c.key.bundleID, c.key.environment, c.topic(k))
+}
+
+// Close stops taking pushes and sends the ones already accepted whose
+// deadline is still ahead, retries included, within ctx (or
+// Config.DrainTimeout when ctx has no deadline). When time runs out,
+// requests in flight are cut and what is left is counted and logged, never
+// dropped silently; the error says how many. Later calls return the first
+// call's result.
+func (s *Sender) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.shutdown(ctx) })
+	return s.closeErr
+}
+
+func (s *Sender) shutdown(ctx context.Context) error {
+	s.mu.Lock()
 	s.closed = true
-	close(s.queue)
+	left := s.pending
+	if left == 0 {
+		close(s.drained)
+	}
 	s.mu.Unlock()
+	if left > 0 {
+		s.log.Info("sending the pushes still queued before stopping", "count", left)
+	}
 
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.DrainTimeout)
 		defer cancel()
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
 	select {
-	case <-done:
-		s.stopNow()
-		return nil
+	case <-s.drained:
 	case <-ctx.Done():
+		s.abort()
+		<-s.drained // quick now: nothing more is sent
 	}
-	// Out of time: abort what runs; the workers count what is left.
-	left := len(s.queue) + int(s.inflight.Load())
+	close(s.quit)
+	s.wg.Wait()
 	s.stopNow()
-	<-done
-	s.log.Error("shutdown left pushes unsent", "count", left)
-	return fmt.Errorf("pushnotify: shutdown: %d pushes unsent", left)
+	for _, c := range s.clients {
+		c.closeIdle()
+	}
+	if n := s.lost.Load(); n > 0 {
+		s.log.Error("stopped with pushes unsent", "count", n)
+		return fmt.Errorf("pushnotify: shutdown: %d pushes unsent", n)
+	}
+	return nil
 }
 
-func (s *Sender) work() {
-	defer s.wg.Done()
-	for n := range s.queue {
-		s.inflight.Add(1)
-		s.deliver(n)
-		s.inflight.Add(-1)
+// abort ends the drain: pushes waiting to retry are given up, requests in
+// flight are cut, and the senders give up what is still queued.
+func (s *Sender) abort() {
+	s.mu.Lock()
+	s.stopping.Store(true)
+	waiting := s.waiting
+	s.waiting = make(map[*job]struct{})
+	s.mu.Unlock()
+	s.stopNow()
+	for j := range waiting {
+		j.timer.Stop() // if it fired already, wake finds j gone
+		s.giveUp(j, "shutdown")
 	}
-}
-
-// deliver sends one push, retrying what may succeed later until the push's
-// deadline, and records its final result.
-func (s *Sender) deliver(n Notification) {
-	log := s.log.With("kind", n.Kind, "call_id", n.CallID, "account", n.Account, "device", n.DeviceID, "token", tokenPrefix(n.Token))
-	if s.stop.Err() != nil {
-		s.m.dropped.WithLabelValues(string(n.Kind), "shutdown").Inc()
-		log.Error("push not sent: shutting down")
-		return
-	}
-	if !time.Now().Before(n.Deadline) {
-		s.m.dropped.WithLabelValues(string(n.Kind), "expired").Inc()
-		log.Warn("push not sent: its deadline passed while queued")
-		return
-	}
-	if s.cfg.DryRun {
-		s.logDryRun(log, n)
-		s.m.pushes.WithLabelValues(string(n.Kind), "dry_run").Inc()
-		return
-	}
-	c := s.clients[clientKey{n.BundleID, n.Environment}]
-
-	ctx, cancel := context.WithDeadline(s.stop, n.Deadline)
-	defer cancel()
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = s.cfg.RetryMin
-	bo.MaxInterval = s.cfg.RetryMax
-
-	var last attempt
-	lastLogged := ""
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		last = s.attempt(ctx, c, n)
-		switch last.outcome {
-		case sent:
-			return struct{}{}, nil
-		case retryLater, refreshRetry:
-			s.m.retries.WithLabelValues(string(n.Kind), last.result).Inc()
-			// Log a failing attempt only when the error changes.
-			if msg := last.String(); msg != lastLogged {
-				log.Warn("APNs attempt failed, retrying", "result", last.result, "error", last.err)
-				lastLogged = msg
-			}
-			return struct{}{}, last
-		}
-		return struct{}{}, backoff.Permanent(last)
-	}, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0))
-
-	result := last.result
-	switch {
-	case err == nil:
-		log.Debug("push sent", "apns_id", last.apnsID)
-	case last.outcome == deadToken:
-		s.removeToken(log, n, last.result)
-	case last.outcome == operatorErr:
-		log.Error("APNs refused the app's credentials or topic: check the [[apns.apps]] entry", "bundle_id", n.BundleID, "environment", n.Environment, "result", last.result)
-	case last.outcome == failOnce:
-		log.Error("APNs rejected the push", "result", last.result, "status", last.status)
-	default: // retries ran out of time
-		result = "deadline"
-		if s.stop.Err() != nil {
-			result = "shutdown"
-		}
-		log.Error("push given up", "reason", result, "last_result", last.result, "error", last.err)
-	}
-	s.m.pushes.WithLabelValues(string(n.Kind), result).Inc()
-}
-
-// attempt is the answer to one APNs request.
-type attempt struct {
-	outcome outcome
-	result  string // metric label
-	status  int
-	apnsID  string
-	err     error
-}
-
-func (a attempt) Error() string {
-	if a.err != nil {
-		return a.result + ": " + a.err.Error()
-	}
-	return a.result
-}
-
-func (a attempt) String() string { return a.Error() }
-
-// attempt sends n once.
-func (s *Sender) attempt(ctx context.Context, c *client, n Notification) attempt {
-	select {
-	case c.slots <- struct{}{}:
-	case <-ctx.Done():
-		return attempt{outcome: retryLater, result: "deadline", err: ctx.Err()}
-	}
-	start := time.Now()
-	res, err := c.apns.PushWithContext(ctx, n.apns())
-	<-c.slots
-
-	var a attempt
-	if err != nil {
-		a = attempt{outcome: retryLater, result: "network", err: err}
-	} else {
-		a = attempt{
-			outcome: classify(res.StatusCode, res.Reason),
-			result:  resultLabel(res.StatusCode, res.Reason),
-			status:  res.StatusCode,
-			apnsID:  res.ApnsID,
-		}
-		if res.Reason != "" {
-			a.err = fmt.Errorf("APNs %d %s", res.StatusCode, res.Reason)
-		}
-	}
-	s.m.requests.WithLabelValues(string(n.Kind), a.result).Observe(time.Since(start).Seconds())
-
-	switch a.outcome {
-	case sent:
-		if c.fault.Swap(nil) != nil {
-			s.m.unhealthy.WithLabelValues(c.key.bundleID, c.key.environment).Set(0)
-			s.log.Info("APNs accepts the app again", "bundle_id", c.key.bundleID, "environment", c.key.environment)
-		}
-	case operatorErr:
-		msg := a.result
-		c.fault.Store(&msg)
-		s.m.unhealthy.WithLabelValues(c.key.bundleID, c.key.environment).Set(1)
-	case refreshRetry:
-		c.refreshToken()
-	}
-	return a
-}
-
-// refreshToken makes the next request sign a new JWT, unless the current
-// one is younger than 20 minutes: Apple answers TooManyProviderTokenUpdates
-// to faster refreshes, and a young token rejected as expired points at a
-// clock problem that a new token would not fix.
-func (c *client) refreshToken() {
-	if c.token == nil {
-		return
-	}
-	c.token.Lock()
-	defer c.token.Unlock()
-	if time.Now().Unix()-c.token.IssuedAt >= int64((20 * time.Minute).Seconds()) {
-		c.token.IssuedAt = 0
-	}
-}
-
-func (s *Sender) removeToken(log *slog.Logger, n Notification, reason string) {
-	s.m.removed.WithLabelValues(reason).Inc()
-	log.Info("APNs says the token is dead: removing it", "result", reason)
-	if s.remover == nil || n.Account == "" || n.DeviceID == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.remover.RemoveToken(ctx, n.Account, n.DeviceID, n.Token); err != nil {
-		log.Error("could not remove a dead token", "error", err)
-	}
-}
-
-func (s *Sender) logDryRun(log *slog.Logger, n Notification) {
-	exp := int64(0)
-	if !n.Expiration.IsZero() {
-		exp = n.Expiration.Unix()
-	}
-	log.Info("push (dry run)",
-		"apns_push_type", string(n.pushType()),
-		"apns_topic", n.Topic(),
-		"apns_priority", n.Priority(),
-		"apns_expiration", exp,
-		"apns_collapse_id", n.CollapseID,
-		"environment", n.Environment,
-		"payload", string(n.Payload),
-	)
 }

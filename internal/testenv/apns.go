@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -51,6 +52,9 @@ type Request struct {
 	Body       []byte
 	Proto      string
 	ProtoMajor int
+	// ClientCertificate is the TLS client certificate the request came
+	// with (certificate auth), nil without one.
+	ClientCertificate *x509.Certificate
 	// Answer is what the fake answered (or is answering, while Delay runs).
 	Answer Response
 }
@@ -69,8 +73,20 @@ type Response struct {
 	Timestamp int64
 }
 
+// APNsOption changes how StartAPNs sets the fake up.
+type APNsOption func(*httptest.Server)
+
+// RequireClientCert makes the fake refuse TLS connections without a client
+// certificate issued by one of pool's CAs, as APNs does for certificate
+// auth. The handshake fails with a TLS alert, not an HTTP answer.
+func RequireClientCert(pool *x509.CertPool) APNsOption {
+	return func(srv *httptest.Server) {
+		srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	}
+}
+
 // StartAPNs starts the fake on a free loopback port. It is closed at cleanup.
-func StartAPNs(t testing.TB) *APNs {
+func StartAPNs(t testing.TB, opts ...APNsOption) *APNs {
 	t.Helper()
 	a := &APNs{
 		quit:    make(chan struct{}),
@@ -79,6 +95,9 @@ func StartAPNs(t testing.TB) *APNs {
 	}
 	a.srv = httptest.NewUnstartedServer(http.HandlerFunc(a.serveHTTP))
 	a.srv.EnableHTTP2 = true
+	for _, o := range opts {
+		o(a.srv)
+	}
 	a.srv.StartTLS()
 	t.Cleanup(func() {
 		close(a.quit)
@@ -172,6 +191,9 @@ func (a *APNs) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Body:       body,
 		Proto:      r.Proto,
 		ProtoMajor: r.ProtoMajor,
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		req.ClientCertificate = r.TLS.PeerCertificates[0]
 	}
 	if isDevice && token != "" && !strings.Contains(token, "/") {
 		req.Token = token

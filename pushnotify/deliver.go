@@ -1,0 +1,309 @@
+package pushnotify
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+)
+
+// job is one accepted push and its retry state.
+type job struct {
+	n        Notification
+	log      *slog.Logger
+	attempts int
+	last     answer                      // of the latest attempt
+	bo       *backoff.ExponentialBackOff // nil until the first retry
+	timer    *time.Timer                 // the pending retry
+	logged   string                      // the last failure logged
+}
+
+func (s *Sender) work() {
+	defer s.wg.Done()
+	for {
+		select {
+		case j := <-s.queue:
+			s.handle(j)
+		case <-s.quit:
+			return // only once nothing is pending: the queue is empty
+		}
+	}
+}
+
+// handle makes one attempt at j, then ends it or schedules its retry.
+func (s *Sender) handle(j *job) {
+	n := &j.n
+	switch {
+	case s.stopping.Load():
+		s.giveUp(j, "shutdown")
+		return
+	case !time.Now().Before(n.Deadline):
+		s.giveUp(j, "deadline")
+		return
+	case s.cfg.DryRun:
+		s.logDryRun(j)
+		s.end(j, "dry_run")
+		return
+	}
+
+	c := s.clients[clientKey{n.BundleID, n.Environment}]
+	var issued int64
+	if c.signer != nil {
+		issued = c.signer.issuedAt()
+	}
+	a := s.attempt(c, j)
+	j.attempts++
+	j.last = a
+	log := s.logger(j)
+
+	switch a.outcome {
+	case sent:
+		s.clearFault(c, n.Kind)
+		lvl := slog.LevelDebug
+		if n.Kind == KindVoIP {
+			lvl = slog.LevelInfo // calls are rare and each one matters
+		}
+		log.Log(context.Background(), lvl, "push sent", "attempts", j.attempts)
+		s.end(j, a.result)
+		return
+	case deadToken:
+		s.clearFault(c, n.Kind) // APNs took our credentials to judge the token
+		s.removeToken(j)
+		s.end(j, a.result)
+		return
+	case operatorErr:
+		s.setFault(c, n.Kind, a.result)
+		log.Error("APNs refused the app's credentials, topic or TLS: check its [[apns.apps]] entry; no device is removed",
+			"bundle_id", n.BundleID, "environment", n.Environment, "result", a.result, "error", a.describe(n.Token))
+		s.end(j, a.result)
+		return
+	case failOnce:
+		log.Error("APNs rejected the push; it is not retried", "result", a.result, "error", a.describe(n.Token))
+		s.end(j, a.result)
+		return
+	}
+
+	if s.stopping.Load() {
+		s.giveUp(j, "shutdown")
+		return
+	}
+	delay := j.backoff(s.cfg)
+	if a.outcome == refreshRetry && c.signer != nil && c.signer.renew(issued) {
+		delay = 0 // a newer JWT goes with the retry
+	}
+	if !time.Now().Add(delay).Before(n.Deadline) {
+		s.giveUp(j, "deadline")
+		return
+	}
+	s.m.retries.WithLabelValues(string(n.Kind), a.result).Inc()
+	if msg := a.describe(n.Token); msg != j.logged { // log a retry only when its cause changes
+		j.logged = msg
+		log.Warn("APNs attempt failed, retrying", "result", a.result, "attempts", j.attempts, "retry_in", delay, "error", msg)
+	}
+	s.schedule(j, delay)
+}
+
+// backoff is the wait before j's next attempt: exponential, with jitter.
+func (j *job) backoff(cfg Config) time.Duration {
+	if j.bo == nil {
+		j.bo = &backoff.ExponentialBackOff{
+			InitialInterval:     cfg.RetryMin,
+			RandomizationFactor: 0.5,
+			Multiplier:          2,
+			MaxInterval:         cfg.RetryMax,
+		}
+	}
+	return j.bo.NextBackOff()
+}
+
+// schedule queues j again after delay. It waits on a timer, not in a sender.
+func (s *Sender) schedule(j *job, delay time.Duration) {
+	s.mu.Lock()
+	if s.stopping.Load() {
+		s.mu.Unlock()
+		s.giveUp(j, "shutdown")
+		return
+	}
+	s.waiting[j] = struct{}{}
+	j.timer = time.AfterFunc(delay, func() { s.wake(j) })
+	s.mu.Unlock()
+}
+
+func (s *Sender) wake(j *job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.waiting[j]; !ok {
+		return // abort took it
+	}
+	delete(s.waiting, j)
+	s.queue <- j // never blocks: the queue can hold every pending push
+}
+
+// end records the final result of a push that was sent (or logged) and
+// lets it go.
+func (s *Sender) end(j *job, result string) {
+	s.m.pushes.WithLabelValues(string(j.n.Kind), result).Inc()
+	s.release()
+}
+
+// giveUp ends a push that will not be sent (again): its deadline came or
+// the Sender stopped. A push never tried is counted as dropped.
+func (s *Sender) giveUp(j *job, why string) {
+	log := s.logger(j)
+	if why == "shutdown" {
+		s.lost.Add(1)
+	}
+	if j.attempts == 0 {
+		reason := why
+		if why == "deadline" {
+			reason = "expired"
+		}
+		log.Error("push not sent", "reason", reason)
+		s.m.dropped.WithLabelValues(string(j.n.Kind), reason).Inc()
+		s.release()
+		return
+	}
+	log.Error("push given up", "reason", why, "attempts", j.attempts, "last_result", j.last.result, "error", j.last.describe(j.n.Token))
+	s.end(j, why)
+}
+
+func (s *Sender) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending--
+	if s.closed && s.pending == 0 {
+		close(s.drained) // once: nothing is accepted after closed
+	}
+}
+
+// logger is j's logger: the call and a token prefix, never the token.
+func (s *Sender) logger(j *job) *slog.Logger {
+	if j.log == nil {
+		n := &j.n
+		j.log = s.log.With("kind", n.Kind, "call_id", n.CallID, "account", n.Account, "device", n.DeviceID,
+			"token", tokenPrefix(n.Token), "apns_id", n.ID)
+	}
+	return j.log
+}
+
+// answer is the result of one APNs request.
+type answer struct {
+	outcome outcome
+	result  string // metric label: success, an APNs reason, or why no answer came
+	status  int
+	reason  string
+	at      time.Time // 410: when APNs last found the token invalid
+	err     error     // no answer: the request's error
+}
+
+// describe is the answer for a log line. The request's URL holds the
+// token: it is cut to its prefix.
+func (a answer) describe(token string) string {
+	switch {
+	case a.err != nil:
+		return redact(a.err.Error(), token)
+	case a.reason != "":
+		return fmt.Sprintf("APNs %d %s", a.status, a.reason)
+	case a.status != 0:
+		return fmt.Sprintf("APNs %d", a.status)
+	}
+	return a.result
+}
+
+// redact cuts every copy of token in s to its prefix.
+func redact(s, token string) string {
+	return strings.ReplaceAll(s, token, tokenPrefix(token))
+}
+
+// attempt sends j once, within its deadline and the request timeout.
+func (s *Sender) attempt(c *client, j *job) answer {
+	n := &j.n
+	end := time.Now().Add(s.cfg.Timeout)
+	if n.Deadline.Before(end) {
+		end = n.Deadline // never an answer after the call
+	}
+	ctx, cancel := context.WithDeadline(s.stop, end)
+	defer cancel()
+	start := time.Now()
+	var a answer
+	select {
+	case c.slots <- struct{}{}:
+		s.inflight.Add(1)
+		res, err := c.apns.PushWithContext(ctx, n.apns())
+		s.inflight.Add(-1)
+		<-c.slots
+		if err != nil {
+			a = s.noAnswer(err, n.Deadline)
+		} else {
+			a = answer{
+				outcome: classify(res.StatusCode, res.Reason),
+				result:  resultLabel(res.StatusCode, res.Reason),
+				status:  res.StatusCode,
+				reason:  res.Reason,
+				at:      res.Timestamp.Time,
+			}
+		}
+	case <-ctx.Done():
+		// Every stream of the connection stayed busy.
+		a = s.noAnswer(fmt.Errorf("no free stream on the APNs connection: %w", ctx.Err()), n.Deadline)
+	}
+	s.m.requests.WithLabelValues(string(n.Kind), a.result).Observe(time.Since(start).Seconds())
+	return a
+}
+
+// noAnswer reads a request that ended without an APNs answer.
+func (s *Sender) noAnswer(err error, deadline time.Time) answer {
+	a := answer{outcome: retryLater, err: err}
+	switch {
+	case s.stop.Err() != nil:
+		a.result = "shutdown"
+	case !time.Now().Before(deadline):
+		a.result = "deadline"
+	default:
+		a.outcome, a.result = classifyErr(err)
+	}
+	return a
+}
+
+// removeToken hands a token APNs called dead to the TokenRemover.
+func (s *Sender) removeToken(j *job) {
+	n, a := &j.n, j.last
+	log := s.logger(j).With("result", a.result)
+	if !a.at.IsZero() {
+		log = log.With("invalid_since", a.at)
+	}
+	if s.remover == nil || n.Account == "" || n.DeviceID == "" {
+		s.m.removeFailures.Inc()
+		log.Warn("APNs says the token is dead, but no device can be removed")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
+	defer cancel()
+	if err := s.remover.RemoveToken(ctx, n.Account, n.DeviceID, n.Token); err != nil {
+		s.m.removeFailures.Inc()
+		log.Error("APNs says the token is dead, but it could not be removed", "error", redact(err.Error(), n.Token))
+		return
+	}
+	s.m.removed.WithLabelValues(a.result).Inc()
+	log.Info("APNs says the token is dead: removed it")
+}
+
+func (s *Sender) logDryRun(j *job) {
+	n := &j.n
+	exp := int64(0)
+	if !n.Expiration.IsZero() {
+		exp = n.Expiration.Unix()
+	}
+	s.logger(j).Info("push (dry run)",
+		"apns_push_type", string(n.pushType()),
+		"apns_topic", n.Topic(),
+		"apns_priority", n.Priority(),
+		"apns_expiration", exp,
+		"apns_collapse_id", n.CollapseID,
+		"environment", n.Environment,
+		"payload", string(n.Payload),
+	)
+}

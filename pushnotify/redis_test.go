@@ -1,0 +1,156 @@
+package pushnotify_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"mellium.im/xmpp/jid"
+
+	"github.com/jinglepush/jinglepush/internal/testenv"
+	"github.com/jinglepush/jinglepush/jingle"
+	"github.com/jinglepush/jinglepush/pushnotify"
+	"github.com/jinglepush/jinglepush/sessions"
+)
+
+// removerFunc adapts a function to pushnotify.TokenRemover.
+type removerFunc func(ctx context.Context, account, deviceID, token string) error
+
+func (f removerFunc) RemoveToken(ctx context.Context, account, deviceID, token string) error {
+	return f(ctx, account, deviceID, token)
+}
+
+// A call rings, APNs answers 410 Unregistered for the device's VoIP token,
+// and the token is gone from Redis: the whole device when it had no other
+// token, with its XEP-0357 node.
+func TestDeadTokenRemovedFromRedis(t *testing.T) {
+	const (
+		voipTok  = "aaaa000000000000000000000000000000000000000000000000000000000001"
+		alertTok = "bbbb000000000000000000000000000000000000000000000000000000000001"
+		otherTok = "aaaa000000000000000000000000000000000000000000000000000000000002"
+		bundle   = "com.example.chat"
+		account  = "bob@example.com"
+		devices  = "test:{bob@example.com}:devices"
+	)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
+	t.Cleanup(func() { rdb.Close() })
+	store := sessions.NewStore(rdb, "test:")
+	if err := store.LoadScripts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := testenv.StartAPNs(t)
+	a.Script(voipTok, testenv.Response{Status: 410, Reason: "Unregistered"})
+	a.Script(otherTok, testenv.Response{Status: 410, Reason: "Unregistered"})
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc *sessions.Service
+	sender, err := pushnotify.New(pushnotify.Config{
+		Apps:     []pushnotify.App{{BundleID: bundle, Environment: pushnotify.Production, TeamID: "TEAM123456", KeyID: "KEY1234567", AuthKey: key}},
+		Endpoint: a.URL, RootCAs: a.CertPool(),
+	}, removerFunc(func(ctx context.Context, account, deviceID, token string) error {
+		return svc.RemoveToken(ctx, account, deviceID, token)
+	}), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sender.Close(ctx) })
+	svc = sessions.NewService(store, sender, sessions.Config{
+		ServedDomains: []string{"example.com"},
+		Apps:          []sessions.App{{BundleID: bundle, Environment: pushnotify.Production}},
+	}, nil, nil)
+
+	register := func(deviceID, voip, tok string) sessions.Device {
+		t.Helper()
+		d, err := svc.Register(ctx, sessions.Registration{Account: account, Resource: deviceID, DeviceID: deviceID, VoIPToken: voip, Token: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	stored := func(deviceID string) (sessions.Device, bool) {
+		t.Helper()
+		raw, err := rdb.HGet(ctx, devices, deviceID).Result()
+		if errors.Is(err, redis.Nil) {
+			return sessions.Device{}, false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d sessions.Device
+		if err := json.Unmarshal([]byte(raw), &d); err != nil {
+			t.Fatal(err)
+		}
+		return d, true
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("timed out waiting until %s", what)
+			}
+		}
+	}
+	ring := func(id string) {
+		t.Helper()
+		err := svc.Call(ctx, jingle.CallEvent{
+			Action: jingle.ActionPropose, ID: id, Media: []string{"audio"},
+			From: jid.MustParse("alice@example.com/pc"), To: jid.MustParse(account),
+			Wrapper: jingle.Wrapper{From: jid.MustParse("example.com"), To: jid.MustParse("push.example.com")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Both tokens: the dead VoIP token goes, the device stays with its alert token.
+	register("iphone", voipTok, alertTok)
+	if d, ok := stored("iphone"); !ok || d.VoIPToken != voipTok {
+		t.Fatalf("registered device %+v", d)
+	}
+	ring("c1")
+	a.Wait(t, 1, 10*time.Second)
+	waitUntil("the VoIP token is gone from Redis", func() bool {
+		d, ok := stored("iphone")
+		return ok && d.VoIPToken == ""
+	})
+	if d, _ := stored("iphone"); d.Token != alertTok {
+		t.Errorf("the alert token went too: %+v", d)
+	}
+
+	// Only a VoIP token: the device goes, with its node.
+	ipad := register("ipad", otherTok, "")
+	if n, err := rdb.Exists(ctx, "test:node:"+ipad.Node).Result(); err != nil || n != 1 {
+		t.Fatalf("node index: %d %v", n, err)
+	}
+	ring("c2")
+	waitUntil("the device is gone from Redis", func() bool {
+		_, ok := stored("ipad")
+		return !ok
+	})
+	if n, _ := rdb.Exists(ctx, "test:node:"+ipad.Node).Result(); n != 0 {
+		t.Error("the node of the removed device is still in Redis")
+	}
+	if got := requests(a, otherTok); got != 1 {
+		t.Errorf("%d requests for the dead token, want 1", got)
+	}
+}
+
+func requests(a *testenv.APNs, token string) int {
+	n := 0
+	for _, r := range a.Requests() {
+		if r.Token == token {
+			n++
+		}
+	}
+	return n
+}
