@@ -169,11 +169,20 @@ type stream_ struct {
 	mu   sync.Mutex // one writer at a time: replies, keepalives, close
 }
 
-// send writes one element to the stream; safe for concurrent use.
-func (st *stream_) send(ctx context.Context, r xml.TokenReader) error {
+// send writes one element to the stream within timeout; safe for
+// concurrent use.
+//
+// The deadline is set on the connection here, not through a context:
+// mellium applies a context's end by setting the connection's write
+// deadline into the past from a goroutine, which can race with the context
+// being cancelled as Send returns and then fail the next writer's write.
+// Its context is therefore one that never ends.
+func (st *stream_) send(timeout time.Duration, r xml.TokenReader) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.s.Send(ctx, r)
+	_ = st.conn.SetWriteDeadline(time.Now().Add(timeout))
+	defer st.conn.SetWriteDeadline(time.Time{})
+	return st.s.Send(context.Background(), r)
 }
 
 // session dials, shakes hands and serves one connection. up reports
@@ -189,9 +198,11 @@ func (c *Component) session(ctx context.Context) (up bool, err error) {
 	defer conn.Close()
 	rc := newReadConn(conn)
 
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	s, err := xmppcomponent.NewSession(hctx, c.domain, []byte(c.cfg.Secret), rc)
-	cancel()
+	// The handshake's time limit is a connection deadline rather than a
+	// context that is cancelled afterwards (see stream_.send for why).
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	s, err := xmppcomponent.NewSession(ctx, c.domain, []byte(c.cfg.Secret), rc)
+	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
 		var se stream.Error
 		if errors.As(err, &se) {

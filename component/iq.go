@@ -207,9 +207,7 @@ func errBadRequest(text string) stanza.Error {
 }
 
 func (c *Component) reply(st *stream_, r xml.TokenReader) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := st.send(ctx, r); err != nil {
+	if err := st.send(5*time.Second, r); err != nil {
 		c.m.dropped.WithLabelValues("reply_failed").Inc()
 		c.log.Warn("reply not sent", "error", err)
 	}
