@@ -51,7 +51,7 @@ type proposeResult struct {
 	status  string // created | ringing | stale | ended | late
 	state   string // the final state, when status is "ended"
 	call    callInfo
-	devices []Device // every device of the account, for the fail-open cache
+	devices map[string]string // every device of the account (id → JSON), for the fail-open cache
 	wakes   []wake
 }
 
@@ -74,23 +74,21 @@ func (s *Store) propose(ctx context.Context, p proposal, now time.Time, t timing
 	}
 	timer := redis.Z{Score: float64(ms(now.Add(t.ring))), Member: timerMember(timerCall, p.account, ref)}
 
-	var script *redis.Cmd
-	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		script = proposeScript.EvalSha(ctx, pipe, keys, args...)
-		pipe.ZAddNX(ctx, s.keys.timers(), timer)
-		return nil
-	})
-	res, serr := script.Slice()
-	if isNoScript(serr) {
+	req := &proposeReq{ctx: ctx, keys: keys, args: args, timer: timer, timers: s.keys.timers()}
+	s.batch.do(req)
+	res, err := req.res, req.err
+	if isNoScript(err) {
 		// Redis lost its scripts (a restart): send the source this once.
-		res, serr = s.run(ctx, proposeScript, keys, args...)
-		err = nil
-	}
-	if serr != nil {
-		return proposeResult{}, fmt.Errorf("sessions: propose: %w", serr)
+		res, err = s.run(ctx, proposeScript, keys, args...)
+		if err == nil {
+			req.tErr = s.addTimer(ctx, timer.Member.(string), time.UnixMilli(int64(timer.Score)))
+		}
 	}
 	if err != nil {
-		return proposeResult{}, fmt.Errorf("sessions: propose timer: %w", err)
+		return proposeResult{}, fmt.Errorf("sessions: propose: %w", err)
+	}
+	if req.tErr != nil {
+		return proposeResult{}, fmt.Errorf("sessions: propose timer: %w", req.tErr)
 	}
 
 	out := proposeResult{status: str(res, 0)}
@@ -110,17 +108,15 @@ func (s *Store) propose(ctx context.Context, p proposal, now time.Time, t timing
 		media:    splitMedia(str(res, 4)),
 	}
 	n := int(num(res, 5))
-	byID := make(map[string]Device, n)
+	out.devices = make(map[string]string, n)
 	i := 6
 	for range n {
-		if d, err := parseDevice(str(res, i+1)); err == nil {
-			out.devices = append(out.devices, d)
-			byID[d.ID] = d
-		}
+		out.devices[str(res, i)] = str(res, i+1)
 		i += 2
 	}
+	// Only the woken devices are decoded: the others are kept as JSON.
 	for ; i+2 < len(res); i += 3 {
-		if d, ok := byID[str(res, i)]; ok {
+		if d, err := parseDevice(out.devices[str(res, i)]); err == nil {
 			out.wakes = append(out.wakes, wake{device: d, kind: str(res, i+1), why: str(res, i+2)})
 		}
 	}

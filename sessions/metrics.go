@@ -23,7 +23,7 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 		}, []string{"kind", "why"}),
 		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "jinglepush", Subsystem: "push", Name: "publishes_total",
-			Help: "XEP-0357 publishes, by outcome (call, hold, message, unknown_node, forbidden, bad_secret, gone).",
+			Help: "XEP-0357 publishes, by outcome (call, hold, message, empty, unknown_node, forbidden, bad_secret, gone).",
 		}, []string{"outcome"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "jinglepush", Subsystem: "push", Name: "held_messages_total",

@@ -182,12 +182,11 @@ func (s *Service) propose(ctx context.Context, ev jingle.CallEvent) error {
 	if outcome == "ringing" {
 		outcome = "duplicate"
 	}
-	log := s.log.With("call_id", p.id, "caller", p.caller, "account", p.account)
 	switch res.status {
 	case "stale":
-		log.Info("stale propose dropped", "delay", ev.Delay)
+		s.log.Info("stale propose dropped", "call_id", p.id, "caller", p.caller, "account", p.account, "delay", ev.Delay)
 	case "ended":
-		log.Debug("propose for an ended call", "state", res.state)
+		s.log.Debug("propose for an ended call", "call_id", p.id, "caller", p.caller, "account", p.account, "state", res.state)
 	}
 	for _, w := range res.wakes {
 		s.wakeDevice(ctx, res.call, w)
@@ -509,12 +508,28 @@ func (s *Service) Publish(ctx context.Context, server jid.JID, pub jingle.Publis
 	// A publish that Prosody 13 marks as a call (Tigase's encrypted type='voip')
 	// counts as condition 3 even where wake_on_publish is off.
 	wakeOK := s.cfg.WakeOnPublish || pub.VoIP
-	res, err := s.store.publish(ctx, account, d, now, s.t, wakeOK, string(pm))
+	// Only a publish with a body, a sender or an encrypted payload is about a
+	// message. ejabberd publishes an empty <notification/> for every stanza
+	// that reaches a hibernated session (presences, receipts, chat states)
+	// and for the unacknowledged stanzas of a session going into
+	// hibernation; Prosody one without a body for a chat state. Such a
+	// publish still counts for a call (condition 3), but is never held as
+	// a message and never becomes an alert.
+	message := pub.Summary.Body != "" || pub.Summary.Sender != "" || pub.Encrypted
+	t := s.t
+	if !message {
+		t.hold = 0
+	}
+	res, err := s.store.publish(ctx, account, d, now, t, wakeOK, string(pm))
 	if err != nil {
 		return err
 	}
-	s.m.publishes.WithLabelValues(res.status).Inc()
-	switch res.status {
+	status := res.status
+	if status == "message" && !message {
+		status = "empty"
+	}
+	s.m.publishes.WithLabelValues(status).Inc()
+	switch status {
 	case "gone":
 		return inputErr(ErrUnknownNode, "node", "no push registration has node %q", pub.Node)
 	case "call":
@@ -569,7 +584,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (Device, error) 
 	if err != nil {
 		return Device{}, err
 	}
-	s.cache.putOne(r.Account, stored)
+	s.cache.update(r.Account, stored.ID, &stored)
 	s.m.registrations.WithLabelValues("register").Inc()
 	return stored, nil
 }
@@ -591,7 +606,7 @@ func (s *Service) Unregister(ctx context.Context, account, deviceID string) erro
 	if !removed {
 		return inputErr(ErrUnknownDevice, "device-id", "no device %q is registered for this account", deviceID)
 	}
-	s.cache.remove(account, deviceID)
+	s.cache.update(account, deviceID, nil)
 	s.m.registrations.WithLabelValues("unregister").Inc()
 	return nil
 }
@@ -602,7 +617,7 @@ func (s *Service) RemoveToken(ctx context.Context, account, deviceID, token stri
 	if _, err := s.store.removeDevice(ctx, account, deviceID, token); err != nil {
 		return err
 	}
-	s.cache.remove(account, deviceID)
+	s.cache.update(account, deviceID, nil)
 	return nil
 }
 
@@ -619,7 +634,7 @@ type deviceCache struct {
 }
 
 type cachedDevices struct {
-	devices []Device
+	devices map[string]string // id → device JSON, decoded only when needed
 	at      time.Time
 }
 
@@ -627,7 +642,7 @@ func newDeviceCache(max int, ttl time.Duration) *deviceCache {
 	return &deviceCache{max: max, ttl: ttl, m: make(map[string]cachedDevices), woken: make(map[string]time.Time)}
 }
 
-func (c *deviceCache) put(account string, devices []Device) {
+func (c *deviceCache) put(account string, devices map[string]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
@@ -644,46 +659,45 @@ func (c *deviceCache) put(account string, devices []Device) {
 	c.m[account] = cachedDevices{devices: devices, at: time.Now()}
 }
 
-func (c *deviceCache) putOne(account string, d Device) {
-	c.mu.Lock()
-	e, ok := c.m[account]
-	c.mu.Unlock()
-	if !ok {
-		return // only complete lists are cached
-	}
-	devices := make([]Device, 0, len(e.devices)+1)
-	for _, o := range e.devices {
-		if o.ID != d.ID {
-			devices = append(devices, o)
-		}
-	}
-	c.put(account, append(devices, d))
-}
-
-func (c *deviceCache) remove(account, deviceID string) {
+// update changes one device of a cached account (nil d removes it). Only
+// complete lists are cached, so an account not cached stays so.
+func (c *deviceCache) update(account, deviceID string, d *Device) {
 	c.mu.Lock()
 	e, ok := c.m[account]
 	c.mu.Unlock()
 	if !ok {
 		return
 	}
-	devices := make([]Device, 0, len(e.devices))
-	for _, o := range e.devices {
-		if o.ID != deviceID {
-			devices = append(devices, o)
+	devices := make(map[string]string, len(e.devices)+1)
+	for id, raw := range e.devices {
+		if id != deviceID {
+			devices[id] = raw
 		}
+	}
+	if d != nil {
+		raw, err := d.marshal()
+		if err != nil {
+			return
+		}
+		devices[deviceID] = raw
 	}
 	c.put(account, devices)
 }
 
 func (c *deviceCache) get(account string) ([]Device, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e, ok := c.m[account]
+	c.mu.Unlock()
 	if !ok || time.Since(e.at) > c.ttl {
 		return nil, false
 	}
-	return e.devices, true
+	devices := make([]Device, 0, len(e.devices))
+	for _, raw := range e.devices {
+		if d, err := parseDevice(raw); err == nil {
+			devices = append(devices, d)
+		}
+	}
+	return devices, true
 }
 
 // firstWake reports whether key (account, call, device) was not woken by

@@ -522,6 +522,50 @@ func TestPublish(t *testing.T) {
 	}
 }
 
+// TestEmptyPublish: ejabberd publishes an empty <notification/> for any
+// stanza that reaches a hibernated session, and Prosody one without a body
+// for a chat state. Neither is a message: no alert, held or not; but it
+// still pairs with a call (condition 3).
+func TestEmptyPublish(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.presence(t, "bob@example.com/phone", "")
+	publish := func(s jingle.Summary, encrypted bool) {
+		t.Helper()
+		err := f.svc.Publish(ctx, mustJID(t, "example.com"), jingle.Publish{Node: bob.Node, Summary: s, Encrypted: encrypted,
+			Options: jingle.Form{Fields: map[string][]string{"secret": {bob.Secret}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(jingle.Summary{}, false)                // ejabberd: a presence, a receipt...
+	publish(jingle.Summary{MessageCount: 1}, false) // Prosody: a chat state
+	f.clock.add(3 * time.Second)
+	f.svc.FireTimers(ctx)
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("empty publishes made pushes: %s", kinds(got))
+	}
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("propose after an empty publish: %s", kinds(got))
+	}
+	f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	f.push.take()
+
+	// A sender alone, or an encrypted payload, is a message.
+	f.clock.add(time.Minute)
+	publish(jingle.Summary{Sender: "alice@example.com"}, false)
+	f.clock.add(3 * time.Second)
+	f.svc.FireTimers(ctx)
+	publish(jingle.Summary{}, true)
+	f.clock.add(3 * time.Second)
+	f.svc.FireTimers(ctx)
+	if got := f.push.take(); kinds(got) != "alert:iphone,alert:iphone" {
+		t.Fatalf("sender-only and encrypted publishes: %s", kinds(got))
+	}
+}
+
 func TestWakeOnPublishOff(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.WakeOnPublish = false })
 	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)

@@ -40,13 +40,14 @@ var (
 // Store is the Redis layer: one method per atomic step, no policy. The
 // Service on top of it decides what the steps mean for pushes.
 type Store struct {
-	rdb  redis.UniversalClient
-	keys keys
+	rdb   redis.UniversalClient
+	keys  keys
+	batch *proposeBatcher
 }
 
 // NewStore returns a Store that keeps its keys under prefix.
 func NewStore(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, keys: keys{prefix: prefix}}
+	return &Store{rdb: rdb, keys: keys{prefix: prefix}, batch: newProposeBatcher(rdb, 64)}
 }
 
 // Ping reports whether Redis answers.

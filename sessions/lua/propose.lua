@@ -9,93 +9,113 @@
 -- Returns {status, created, deadline, from, media, ndevices, [id, device_json] x ndevices, [id, kind, why]...}
 -- (every device is returned so the process can cache them and still push if Redis fails later)
 -- status: created | ringing (a duplicate, maybe waking more devices) | stale | ended (+ state) | late
+--
+-- This runs once per call: it keeps to one command per key where it can.
 local now = tonumber(ARGV[1])
 local ring = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
-local status = 'ringing'
+local status, created, deadline, from, media, undeliverable
 
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then
+local call = redis.call('HMGET', KEYS[1], 'state', 'created', 'deadline', 'und', 'from', 'media')
+if not call[1] then
   local delay = tonumber(ARGV[5])
   if delay > 0 and now - delay > tonumber(ARGV[4]) then
     return {'stale'}
   end
-  local deadline = now + ring
-  redis.call('HSET', KEYS[1], 'state', 'ringing', 'caller', ARGV[11], 'from', ARGV[9],
-    'media', ARGV[10], 'created', now, 'deadline', deadline, 'und', ARGV[6])
+  status, created, deadline = 'created', now, now + ring
+  from, media, undeliverable = ARGV[9], ARGV[10], ARGV[6] == '1'
+  redis.call('HSET', KEYS[1], 'state', 'ringing', 'caller', ARGV[11], 'from', from,
+    'media', media, 'created', created, 'deadline', deadline, 'und', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ttl)
+  -- Every call gets the same ttl, so the newest one outlives the others.
   redis.call('HSET', KEYS[3], ARGV[8], deadline)
-  if redis.call('PTTL', KEYS[3]) < ttl then
-    redis.call('PEXPIRE', KEYS[3], ttl)
-  end
+  redis.call('PEXPIRE', KEYS[3], ttl)
   redis.call('SET', KEYS[7], now, 'PX', ttl)
-  status = 'created'
-elseif state ~= 'ringing' then
-  return {'ended', state}
-elseif ARGV[6] == '1' then
-  redis.call('HSET', KEYS[1], 'und', '1')
+elseif call[1] ~= 'ringing' then
+  return {'ended', call[1]}
+else
+  status, created, deadline = 'ringing', tonumber(call[2]), tonumber(call[3])
+  from, media, undeliverable = call[5], call[6], call[4] == '1'
+  if ARGV[6] == '1' and not undeliverable then
+    redis.call('HSET', KEYS[1], 'und', '1')
+    undeliverable = true
+  end
 end
-
-local call = redis.call('HMGET', KEYS[1], 'created', 'deadline', 'und', 'from', 'media')
-local created = tonumber(call[1])
-local deadline = tonumber(call[2])
 if now >= deadline then
   return {'late'}
 end
+
 local devices = redis.call('HGETALL', KEYS[4])
-local out = {status, call[1], call[2], call[4], call[5], #devices / 2}
+local out = {status, created, deadline, from, media, #devices / 2}
 for i = 1, #devices do
   out[#out + 1] = devices[i]
 end
-local base = #out
+if #devices == 0 then
+  return out
+end
 
-local undeliverable = call[3] == '1'
-local wake_on_publish = ARGV[7] == '1'
+-- What is known of the account, read once.
+local woken = {}
+if status ~= 'created' then
+  local w = redis.call('HGETALL', KEYS[2])
+  for i = 1, #w, 2 do woken[w[i]] = true end
+end
+local available = {}
+local p = redis.call('HGETALL', KEYS[5])
+for i = 1, #p, 2 do available[p[i]] = true end
+local published = {}
+if ARGV[7] == '1' then
+  local pub = redis.call('HGETALL', KEYS[6])
+  for i = 1, #pub, 2 do published[pub[i]] = tonumber(pub[i + 1]) end
+end
+
+local marks, consumed = {}, {}
 for i = 1, #devices, 2 do
-  local id, raw = devices[i], devices[i + 1]
-  if redis.call('HEXISTS', KEYS[2], id) == 0 then
-    local ok, d = pcall(cjson.decode, raw)
-    if ok and type(d) == 'table' then
-      local kind
-      if type(d.voip_token) == 'string' and d.voip_token ~= '' then
-        kind = 'voip'
-      elseif type(d.token) == 'string' and d.token ~= '' then
-        kind = 'alert'
-      end
-      if kind then
-        -- why the device is woken, if it is
-        local why
+  local id = devices[i]
+  local ok, d = pcall(cjson.decode, devices[i + 1])
+  if not woken[id] and ok and type(d) == 'table' then
+    local kind
+    if type(d.voip_token) == 'string' and d.voip_token ~= '' then
+      kind = 'voip'
+    elseif type(d.token) == 'string' and d.token ~= '' then
+      kind = 'alert'
+    end
+    local why
+    if kind then
+      local resource = d.resource
+      if undeliverable then
         -- condition 2: the server said it could not deliver live
-        if undeliverable then
-          why = 'undeliverable'
-        end
+        why = 'undeliverable'
+      elseif type(resource) ~= 'string' or resource == '' or not available[resource] then
         -- condition 1: the device's resource is not available (or unknown)
-        if not why then
-          local resource = d.resource
-          if type(resource) ~= 'string' or resource == '' or redis.call('HEXISTS', KEYS[5], resource) == 0 then
-            why = 'presence'
-          end
-        end
+        why = 'presence'
+      elseif published[id] and published[id] >= created - ring then
         -- condition 3: a XEP-0357 publish for the device within ring_timeout
-        if not why and wake_on_publish then
-          local p = tonumber(redis.call('HGET', KEYS[6], id) or '0')
-          if p > 0 and p >= created - ring then
-            why = 'publish'
-          end
-        end
-        if why then
-          redis.call('HSET', KEYS[2], id, kind)
-          -- a publish is consumed by the call it woke the device for
-          redis.call('HDEL', KEYS[6], id)
-          out[#out + 1] = id
-          out[#out + 1] = kind
-          out[#out + 1] = why
-        end
+        why = 'publish'
+      end
+    end
+    if why then
+      marks[#marks + 1] = id
+      marks[#marks + 1] = kind
+      out[#out + 1] = id
+      out[#out + 1] = kind
+      out[#out + 1] = why
+      if published[id] then
+        -- a publish is consumed by the call it woke the device for
+        consumed[#consumed + 1] = id
       end
     end
   end
 end
-if #out > base then
-  redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))
+if #marks > 0 then
+  redis.call('HSET', KEYS[2], unpack(marks))
+  if status == 'created' then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  else
+    redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))
+  end
+end
+if #consumed > 0 then
+  redis.call('HDEL', KEYS[6], unpack(consumed))
 end
 return out
