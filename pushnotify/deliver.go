@@ -57,18 +57,28 @@ func (s *Sender) handle(j *job) {
 	a := s.attempt(c, j)
 	j.attempts++
 	j.last = a
-	log := s.logger(j)
 
-	switch a.outcome {
-	case sent:
+	if a.outcome == sent {
 		s.clearFault(c, n.Kind)
+		// Each call is logged once when its device is woken (sessions) and
+		// again here only when the push needed retries: one write per call
+		// on the hot path, not two.
 		lvl := slog.LevelDebug
-		if n.Kind == KindVoIP {
-			lvl = slog.LevelInfo // calls are rare and each one matters
+		if j.attempts > 1 {
+			lvl = slog.LevelInfo
 		}
-		log.Log(context.Background(), lvl, "push sent", "attempts", j.attempts)
+		// No job logger (slog.With clones the handler) on the hot path.
+		if s.log.Enabled(context.Background(), lvl) {
+			s.log.LogAttrs(context.Background(), lvl, "push sent",
+				slog.String("kind", string(n.Kind)), slog.String("call_id", n.CallID), slog.String("account", n.Account),
+				slog.String("device", n.DeviceID), slog.String("token", tokenPrefix(n.Token)), slog.String("apns_id", n.ID),
+				slog.Int("attempts", j.attempts))
+		}
 		s.end(j, a.result)
 		return
+	}
+	log := s.logger(j)
+	switch a.outcome {
 	case deadToken:
 		s.clearFault(c, n.Kind) // APNs took our credentials to judge the token
 		s.removeToken(j)
