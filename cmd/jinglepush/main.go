@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -140,6 +141,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		PoolSize:     cfg.Redis.PoolSize,
 	})
 	defer rdb.Close()
+	sessions.InstrumentRedis(rdb, reg)
 	store := sessions.NewStore(rdb, cfg.Redis.KeyPrefix)
 	if err := store.LoadScripts(ctx); err != nil {
 		// Not fatal: Redis may come up later; scripts load on first use.
@@ -263,6 +265,11 @@ func httpHandler(reg *prometheus.Registry, comp *component.Component, svc *sessi
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Profiles, for finding what a load costs (docs/performance.md). The
+	// endpoint listens on loopback unless the operator says otherwise.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

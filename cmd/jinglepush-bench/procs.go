@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// child is a process the harness started; it dies with the harness.
+type child struct {
+	cmd  *exec.Cmd
+	name string
+}
+
+func startChild(name string, logPath string, args ...string) (*child, error) {
+	cmd := exec.Command(args[0], args[1:]...)
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return &child{cmd: cmd, name: name}, nil
+}
+
+func (c *child) stop() {
+	if c == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startRedis runs a private redis-server without persistence.
+func startRedis(dir string) (*child, string, error) {
+	port := freePort()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	c, err := startChild("redis-server", filepath.Join(dir, "redis.log"), "redis-server",
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	if err != nil {
+		return nil, "", err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if rdb.Ping(context.Background()).Err() == nil {
+			return c, addr, nil
+		}
+		if time.Now().After(deadline) {
+			c.stop()
+			return nil, "", fmt.Errorf("redis-server did not answer on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// buildJinglepush builds the component into dir.
+func buildJinglepush(dir string) (string, error) {
+	bin := filepath.Join(dir, "jinglepush")
+	out, err := exec.Command("go", "build", "-o", bin, "./cmd/jinglepush").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// writeP8 writes a fresh APNs-style signing key (PKCS #8, P-256).
+func writeP8(path string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+}
+
+// procStats reads a process's memory (kB) and CPU time from /proc.
+type procStats struct {
+	rssKB, hwmKB int64
+	cpu          time.Duration
+}
+
+func readProc(pid int) (procStats, error) {
+	var s procStats
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(fields[1], 10, 64)
+		switch fields[0] {
+		case "VmRSS:":
+			s.rssKB = v
+		case "VmHWM:":
+			s.hwmKB = v
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, err
+	}
+	// Fields after the command name (which may hold spaces): utime is the
+	// 14th field, stime the 15th, in clock ticks (100 per second on Linux).
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+	f2 := strings.Fields(rest)
+	ut, _ := strconv.ParseInt(f2[11], 10, 64)
+	st, _ := strconv.ParseInt(f2[12], 10, 64)
+	s.cpu = time.Duration(ut+st) * 10 * time.Millisecond
+	return s, nil
+}
+
+// scrape sums the values of the metric lines whose name (up to '{' or ' ')
+// is name.
+func scrape(addr, name string) (float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || len(line) <= len(name) || (line[len(name)] != '{' && line[len(name)] != ' ') {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, sc.Err()
+}
