@@ -84,6 +84,16 @@ func ParseCall(raw []byte) (CallEvent, error) {
 	if Classify(raw) != KindCall {
 		return CallEvent{}, notCall("no forwarded Jingle payload")
 	}
+	if ev, ok := parseCallFast(raw); ok {
+		return ev, nil
+	}
+	return parseCallSlow(raw)
+}
+
+// parseCallSlow is ParseCall with encoding/xml: it decides everything the
+// fast path leaves to it, and is the reference the fast path is tested
+// against.
+func parseCallSlow(raw []byte) (CallEvent, error) {
 	r := newReader(raw)
 	root, err := r.root()
 	if err != nil {
@@ -107,11 +117,18 @@ func ParseCall(raw []byte) (CallEvent, error) {
 	if err != nil {
 		return CallEvent{}, err
 	}
+	return c.event(root)
+}
+
+// event completes the CallEvent once the whole stanza has been read; root
+// is the wrapper.
+func (c *call) event(root xml.StartElement) (CallEvent, error) {
 	if c.ev.Action == "" {
 		return CallEvent{}, notCall("no call signal in the forwarded copy")
 	}
 	// Addresses are checked only now, so that a forwarded chat message with
 	// odd addresses is "not a call" rather than "malformed".
+	var err error
 	ev := c.ev
 	if ev.Wrapper.From, err = parseJID("wrapper from", attr(root, "from")); err != nil {
 		return CallEvent{}, err
@@ -120,10 +137,16 @@ func ParseCall(raw []byte) (CallEvent, error) {
 		return CallEvent{}, err
 	}
 	ev.Wrapper.ID = attr(root, "id")
-	if ev.From, err = parseJID("from of the forwarded "+c.inner, c.from); err != nil {
+	// Only a message or an iq carries a call signal. Constant labels, since
+	// concatenating them would cost two allocations a call.
+	from, to := "from of the forwarded message", "to of the forwarded message"
+	if c.inner == "iq" {
+		from, to = "from of the forwarded iq", "to of the forwarded iq"
+	}
+	if ev.From, err = parseJID(from, c.from); err != nil {
 		return CallEvent{}, err
 	}
-	if ev.To, err = parseJID("to of the forwarded "+c.inner, c.to); err != nil {
+	if ev.To, err = parseJID(to, c.to); err != nil {
 		return CallEvent{}, err
 	}
 	ev.Delay = earliest(c.innerDelay, c.forwardDelay)
@@ -194,7 +217,7 @@ func (c *call) stanza(start xml.StartElement) {
 
 // jmi reads one XEP-0353 element.
 func (c *call) jmi(r *reader, start xml.StartElement, action Action) error {
-	id, err := callID(start, "id")
+	id, err := callID(start.Name.Local, "id", attr(start, "id"))
 	if err != nil {
 		return err
 	}
@@ -254,7 +277,7 @@ func (c *call) jingle(r *reader, start xml.StartElement) error {
 	default:
 		return notCall("jingle action %q", short(a))
 	}
-	sid, err := callID(start, "sid")
+	sid, err := callID(start.Name.Local, "sid", attr(start, "sid"))
 	if err != nil {
 		return err
 	}
@@ -300,14 +323,21 @@ func (c *call) content(r *reader, descriptions *int) error {
 	})
 }
 
-// description counts a <description/> of any application and keeps the
-// media of an RTP one.
+// description reads a <description/>.
 func (c *call) description(r *reader, start xml.StartElement, n *int) error {
+	if err := c.addDescription(start.Name, attr(start, "media"), n); err != nil {
+		return err
+	}
+	return r.skip()
+}
+
+// addDescription counts a <description/> of any application and keeps the
+// media m of an RTP one.
+func (c *call) addDescription(name xml.Name, m string, n *int) error {
 	if *n++; *n > maxDescriptions {
 		return malformed("more than %d descriptions", maxDescriptions)
 	}
-	if start.Name.Space == NSRTP {
-		m := attr(start, "media")
+	if name.Space == NSRTP {
 		if m != "" {
 			if !isToken(m, maxMediaLen) {
 				return malformed("media %q", short(m))
@@ -317,18 +347,16 @@ func (c *call) description(r *reader, start xml.StartElement, n *int) error {
 			}
 		}
 	}
-	return r.skip()
+	return nil
 }
 
-// reason reads a Jingle <reason/> and returns its condition's name: the
-// first child in the Jingle namespace other than <text/>.
+// reason reads a Jingle <reason/> and returns its condition's name.
 func reason(r *reader) (string, error) {
 	var cond string
-	err := r.each(func(child xml.StartElement) error {
-		if cond == "" && child.Name.Space == NSJingle && child.Name.Local != "text" {
-			cond = child.Name.Local
-			if len(cond) > maxReasonLen {
-				return malformed("reason <%s/>", short(cond))
+	err := r.each(func(child xml.StartElement) (err error) {
+		if cond == "" {
+			if cond, err = reasonCondition(child.Name); err != nil {
+				return err
 			}
 		}
 		return r.skip()
@@ -336,14 +364,26 @@ func reason(r *reader) (string, error) {
 	return cond, err
 }
 
-// callID returns a required, bounded id attribute (the JMI id or Jingle sid).
-func callID(start xml.StartElement, name string) (string, error) {
-	id := attr(start, name)
+// reasonCondition returns the name of a child of <reason/> if it is the
+// condition (in the Jingle namespace, not <text/>), or "".
+func reasonCondition(child xml.Name) (string, error) {
+	if child.Space != NSJingle || child.Local == "text" {
+		return "", nil
+	}
+	if len(child.Local) > maxReasonLen {
+		return "", malformed("reason <%s/>", short(child.Local))
+	}
+	return child.Local, nil
+}
+
+// callID checks a required, bounded id attribute (the JMI id or Jingle sid):
+// the value id of the attribute name of the element elem.
+func callID(elem, name, id string) (string, error) {
 	switch {
 	case id == "":
-		return "", malformed("<%s/> without %s", start.Name.Local, name)
+		return "", malformed("<%s/> without %s", elem, name)
 	case len(id) > maxIDLen:
-		return "", malformed("<%s/> %s is %d bytes long", start.Name.Local, name, len(id))
+		return "", malformed("<%s/> %s is %d bytes long", elem, name, len(id))
 	}
 	return id, nil
 }

@@ -24,6 +24,16 @@ func (p Presence) Available() bool { return p.Type == "" }
 // attributes and the <delay/> and <status/> children. from is required;
 // everything broken is ErrMalformed.
 func ParsePresence(raw []byte) (Presence, error) {
+	if p, ok := parsePresenceFast(raw); ok {
+		return p, nil
+	}
+	return parsePresenceSlow(raw)
+}
+
+// parsePresenceSlow is ParsePresence with encoding/xml: it decides
+// everything the fast path leaves to it, and is the reference the fast path
+// is tested against.
+func parsePresenceSlow(raw []byte) (Presence, error) {
 	r := newReader(raw)
 	root, err := r.root()
 	if err != nil {
@@ -32,11 +42,8 @@ func ParsePresence(raw []byte) (Presence, error) {
 	if !isStanza(root.Name, "presence", true) {
 		return Presence{}, malformed("<%s/> is not a presence", root.Name.Local)
 	}
-	p := Presence{Type: attr(root, "type"), ID: attr(root, "id")}
-	if p.From, err = parseJID("presence from", attr(root, "from")); err != nil {
-		return Presence{}, err
-	}
-	if p.To, err = parseOptionalJID("presence to", attr(root, "to")); err != nil {
+	p, err := presenceHeader(root)
+	if err != nil {
 		return Presence{}, err
 	}
 	status := false
@@ -47,7 +54,7 @@ func ParsePresence(raw []byte) (Presence, error) {
 			t, err = r.delay(child)
 			p.Delay = earliest(p.Delay, t)
 			return err
-		case !status && child.Name.Local == "status" && child.Name.Space == root.Name.Space:
+		case !status && isStatus(child, root):
 			status = true
 			p.Status, err = r.text()
 			return err
@@ -61,4 +68,22 @@ func ParsePresence(raw []byte) (Presence, error) {
 		return Presence{}, err
 	}
 	return p, nil
+}
+
+// presenceHeader reads the attributes of a presence.
+func presenceHeader(root xml.StartElement) (Presence, error) {
+	p := Presence{Type: attr(root, "type"), ID: attr(root, "id")}
+	var err error
+	if p.From, err = parseJID("presence from", attr(root, "from")); err != nil {
+		return Presence{}, err
+	}
+	if p.To, err = parseOptionalJID("presence to", attr(root, "to")); err != nil {
+		return Presence{}, err
+	}
+	return p, nil
+}
+
+// isStatus reports whether child of the presence root is a <status/>.
+func isStatus(child, root xml.StartElement) bool {
+	return child.Name.Local == "status" && child.Name.Space == root.Name.Space
 }

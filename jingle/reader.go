@@ -168,15 +168,19 @@ func (r *reader) text() (string, error) {
 // delay reads a XEP-0203 <delay/> (or a legacy jabber:x:delay <x/>) and
 // consumes it.
 func (r *reader) delay(start xml.StartElement) (time.Time, error) {
-	stamp := attr(start, "stamp")
 	if err := r.skip(); err != nil {
 		return time.Time{}, err
 	}
+	return delayStamp(start.Name, attr(start, "stamp"))
+}
+
+// delayStamp parses the stamp of a XEP-0203 <delay/> or legacy <x/>.
+func delayStamp(name xml.Name, stamp string) (time.Time, error) {
 	if stamp == "" {
-		return time.Time{}, malformed("<%s xmlns='%s'/> without stamp", start.Name.Local, start.Name.Space)
+		return time.Time{}, malformed("<%s xmlns='%s'/> without stamp", name.Local, name.Space)
 	}
 	layout := time.RFC3339Nano // XEP-0082; fractional seconds are optional when parsing
-	if start.Name.Space == NSDelayLegacy {
+	if name.Space == NSDelayLegacy {
 		layout = "20060102T15:04:05" // XEP-0091: UTC, no zone
 	}
 	t, err := time.Parse(layout, stamp)
