@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -166,26 +167,32 @@ func (s *Store) end(ctx context.Context, account, ref, state, leaveOut string, o
 	return out, nil
 }
 
-// ringingRefs returns the refs of the calls ringing for an account at now.
-func (s *Store) ringingRefs(ctx context.Context, account string, now time.Time) ([]string, error) {
-	m, err := s.rdb.HGetAll(ctx, s.keys.ringing(account)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("sessions: ringing calls: %w", err)
+// ringingRefs returns the refs of the calls ringing for an account at now,
+// and the account's lastcall key as read in the same round trip ("" when
+// absent): a script given the refs can tell from it whether a call started
+// since.
+func (s *Store) ringingRefs(ctx context.Context, account string, now time.Time) (refs []string, lastCall string, err error) {
+	pipe := s.rdb.Pipeline()
+	ringing := pipe.HGetAll(ctx, s.keys.ringing(account))
+	last := pipe.Get(ctx, s.keys.lastCall(account))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, "", fmt.Errorf("sessions: ringing calls: %w", err)
 	}
-	refs := make([]string, 0, len(m))
+	m := ringing.Val()
+	refs = make([]string, 0, len(m))
 	for ref, deadline := range m {
 		var d int64
 		if _, err := fmt.Sscan(deadline, &d); err == nil && d > ms(now) {
 			refs = append(refs, ref)
 		}
 	}
-	return refs, nil
+	return refs, last.Val(), nil
 }
 
 // refByID finds the ringing call of an account with the given id, for an
 // accept or reject a callee sent to its own bare JID (no caller named).
 func (s *Store) refByID(ctx context.Context, account, id string, now time.Time) (string, error) {
-	refs, err := s.ringingRefs(ctx, account, now)
+	refs, _, err := s.ringingRefs(ctx, account, now)
 	if err != nil {
 		return "", err
 	}
@@ -209,20 +216,49 @@ type publishResult struct {
 	holdStarted bool
 }
 
+// publishRetries bounds how often publish reads the ringing calls again
+// because a call started meanwhile.
+const publishRetries = 3
+
 // publish runs publish.lua for one device (see there).
-func (s *Store) publish(ctx context.Context, account string, d Device, now time.Time, t timing, wakeOK bool, pending string) (publishResult, error) {
-	refs, err := s.ringingRefs(ctx, account, now)
-	if err != nil {
-		return publishResult{}, err
+//
+// The script learns the ringing calls from this read, made before it runs.
+// A call whose propose runs in between would be missed twice over: its
+// propose saw no publish yet, and the publish would not see the call. It
+// happens: a publish follows the copy of its propose by milliseconds
+// (ejabberd's always, Prosody's often), and the two are handled by
+// different workers. The script then answers "retry" (the account's
+// lastcall moved), and the read is made again.
+func (s *Store) publish(ctx context.Context, account string, d Device, now time.Time, t timing, wakeOK bool, pending pendingMessage) (publishResult, error) {
+	for attempt := 1; ; attempt++ {
+		refs, lastCall, err := s.ringingRefs(ctx, account, now)
+		if err != nil {
+			return publishResult{}, err
+		}
+		keys := []string{s.keys.devices(account), s.keys.published(account), s.keys.pending(account), s.keys.lastCall(account)}
+		for _, ref := range refs {
+			keys = append(keys, s.keys.call(account, ref), s.keys.woken(account, ref))
+		}
+		// The script runs only while lastcall still is what was read.
+		pending.LastCall = lastCall
+		pm, _ := json.Marshal(pending)
+		res, err := s.run(ctx, publishScript, keys, ms(now), d.ID, t.ring.Milliseconds(), flag(wakeOK), t.hold.Milliseconds(), string(pm), lastCall)
+		if err != nil {
+			return publishResult{}, fmt.Errorf("sessions: publish: %w", err)
+		}
+		if str(res, 0) != "retry" {
+			return publishOutcome(res, account, refs)
+		}
+		if attempt == publishRetries {
+			return publishResult{}, errors.New("sessions: publish: calls keep starting for " + account)
+		}
 	}
-	keys := []string{s.keys.devices(account), s.keys.published(account), s.keys.pending(account), s.keys.lastCall(account)}
-	for _, ref := range refs {
-		keys = append(keys, s.keys.call(account, ref), s.keys.woken(account, ref))
-	}
-	res, err := s.run(ctx, publishScript, keys, ms(now), d.ID, t.ring.Milliseconds(), flag(wakeOK), t.hold.Milliseconds(), pending)
-	if err != nil {
-		return publishResult{}, fmt.Errorf("sessions: publish: %w", err)
-	}
+}
+
+// publishOutcome reads publish.lua's answer; refs are the calls the script
+// was given.
+func publishOutcome(res []any, account string, refs []string) (publishResult, error) {
+	var err error
 	out := publishResult{status: str(res, 0)}
 	switch out.status {
 	case "call":

@@ -474,10 +474,17 @@ func (s *Service) Presence(ctx context.Context, p jingle.Presence) error {
 
 // ---- XEP-0357 publishes -------------------------------------------------------
 
+// pendingMessage is a message alert held for calls.publish_hold.
 type pendingMessage struct {
 	At     int64  `json:"at"`
 	Sender string `json:"sender,omitempty"`
 	Body   string `json:"body,omitempty"`
+	// LastCall is the account's lastcall key when the publish was recorded
+	// ("" when absent): a call started after the publish changes it, and
+	// the publish then belonged to that call (message_due.lua). Comparing
+	// Redis states, not clocks: the propose's time is taken on another
+	// worker and may fall before the publish's.
+	LastCall string `json:"lastcall"`
 }
 
 // Publish handles a XEP-0357 publish from server: it must name a registered
@@ -504,7 +511,6 @@ func (s *Service) Publish(ctx context.Context, server jid.JID, pub jingle.Publis
 	}
 
 	now := s.cfg.Now()
-	pm, _ := json.Marshal(pendingMessage{At: ms(now), Sender: pub.Summary.Sender, Body: pub.Summary.Body})
 	// A publish that Prosody 13 marks as a call (Tigase's encrypted type='voip')
 	// counts as condition 3 even where wake_on_publish is off.
 	wakeOK := s.cfg.WakeOnPublish || pub.VoIP
@@ -520,7 +526,7 @@ func (s *Service) Publish(ctx context.Context, server jid.JID, pub jingle.Publis
 	if !message {
 		t.hold = 0
 	}
-	res, err := s.store.publish(ctx, account, d, now, t, wakeOK, string(pm))
+	res, err := s.store.publish(ctx, account, d, now, t, wakeOK, pendingMessage{At: ms(now), Sender: pub.Summary.Sender, Body: pub.Summary.Body})
 	if err != nil {
 		return err
 	}

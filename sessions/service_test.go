@@ -566,6 +566,64 @@ func TestEmptyPublish(t *testing.T) {
 	}
 }
 
+// TestPublishRacingPropose: the publish read the ringing calls, then the
+// propose created its call (seeing no publish), then the publish's script
+// ran. The script must not record the publish as unrelated to any call.
+func TestPublishRacingPropose(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.presence(t, "bob@example.com/phone", "") // hibernated: still available
+	const account = "bob@example.com"
+	now := f.clock.Now()
+	refs, lastCall, err := f.store.ringingRefs(ctx, account, now)
+	if err != nil || len(refs) != 0 {
+		t.Fatalf("ringing before the call: %v %v", refs, err)
+	}
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", account, "c1", nil)
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("propose before its publish: %s", kinds(got))
+	}
+	keys := []string{f.store.keys.devices(account), f.store.keys.published(account), f.store.keys.pending(account), f.store.keys.lastCall(account)}
+	res, err := f.store.run(ctx, publishScript, keys, ms(now), bob.ID, int64(45000), 1, int64(2000), "{}", lastCall)
+	if err != nil || str(res, 0) != "retry" {
+		t.Fatalf("script with calls read before the propose: %v %v", res, err)
+	}
+	if n, _ := f.rdb.Exists(ctx, f.store.keys.published(account), f.store.keys.pending(account)).Result(); n != 0 {
+		t.Errorf("the script answered retry but changed %d keys", n)
+	}
+	// Through Store.publish, which reads again: the publish belongs to the
+	// call and wakes the phone.
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("publish after the propose: %s", kinds(got))
+	}
+}
+
+// TestHeldMessageClaimedInRedisOrder: a publish is recorded (and held),
+// then a propose creates its call; the propose's worker took its time a
+// little before the publish's did. The held message still belonged to the
+// call: no alert.
+func TestHeldMessageClaimedInRedisOrder(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.WakeOnPublish = false })
+	ctx := context.Background()
+	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.presence(t, "bob@example.com/phone", "") // available: the propose alone wakes nothing
+	f.clock.add(10 * time.Millisecond)
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(-10 * time.Millisecond)
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	f.clock.add(3 * time.Second)
+	f.svc.FireTimers(ctx)
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("a publish recorded just before a call became: %s", kinds(got))
+	}
+}
+
 func TestWakeOnPublishOff(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.WakeOnPublish = false })
 	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)

@@ -11,9 +11,17 @@ if not p then
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 local ok, m = pcall(cjson.decode, p)
-local last = tonumber(redis.call('GET', KEYS[3]) or '0')
-if ok and type(m) == 'table' and tonumber(m.at or 0) <= last then
-  return {'call'}
+local last = redis.call('GET', KEYS[3])
+if ok and type(m) == 'table' then
+  if type(m.lastcall) == 'string' then
+    -- A call created since the publish was recorded changed lastcall (an
+    -- expired lastcall means none was).
+    if last and last ~= m.lastcall then
+      return {'call'}
+    end
+  elseif tonumber(m.at or 0) <= tonumber(last or '0') then
+    return {'call'} -- held by an older process: its clock is all there is
+  end
 end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then

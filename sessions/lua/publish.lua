@@ -6,14 +6,19 @@
 -- KEYS: 1 devices  2 published  3 pending  4 lastcall, then pairs (call, woken)
 --       for each call the account had ringing when the caller looked
 -- ARGV: 1 now_ms  2 device id  3 ring_ms  4 wake (1/0)  5 hold_ms (0: no hold)
---       6 pending message json
+--       6 pending message json  7 lastcall as read with the calls ("" when absent)
 -- Returns {'call', [i, kind, created, deadline, from, media, caller]...}: the publish belongs to a call
 --         {'hold', 1|0}: message alert held (1 when this publish started the hold)
 --         {'message', device_json}: send a message alert now
 --         {'gone'}: the device is no longer registered
+--         {'retry'}: a call started since the caller read the calls; nothing was changed
 local now = tonumber(ARGV[1])
 local dev = ARGV[2]
 local ring = tonumber(ARGV[3])
+
+if (redis.call('GET', KEYS[4]) or '') ~= ARGV[7] then
+  return {'retry'}
+end
 
 local raw = redis.call('HGET', KEYS[1], dev)
 if not raw then
