@@ -1,8 +1,10 @@
 // Package testenv starts the real things jinglepush talks to, for tests: a
 // redis-server, a Prosody configured with the operator files in
-// deploy/prosody, and a local HTTP/2 TLS server that plays APNs. Everything
-// listens on 127.0.0.1 on free ports, keeps its files in t.TempDir, and is
-// stopped by t.Cleanup.
+// deploy/prosody, an ejabberd configured with those in deploy/ejabberd, and
+// a local HTTP/2 TLS server that plays APNs. Everything listens on 127.0.0.1
+// on free ports, keeps its files in t.TempDir, and is stopped by t.Cleanup.
+// Prosody and ejabberd both implement XMPPServer, so a scenario is written
+// once and runs on both.
 //
 // Child processes run in their own process group, which is killed when the
 // test ends; on Linux they also get SIGKILL from the kernel if the test binary

@@ -35,14 +35,26 @@ func Verbose() bool { return os.Getenv(EnvVerbose) != "" }
 func RequireBinary(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
+	if err != nil {
+		// Debian puts ejabberdctl in /usr/sbin, which a user's PATH may lack.
+		path, err = exec.LookPath(filepath.Join("/usr/sbin", name))
+	}
 	if err == nil {
 		return path
 	}
-	if os.Getenv(EnvRequireServers) != "" {
-		t.Fatalf("testenv: %s is not installed, and %s is set", name, EnvRequireServers)
-	}
-	t.Skipf("testenv: %s is not installed; skipping (set %s=1 to fail instead)", name, EnvRequireServers)
+	unavailable(t, "%s is not installed", name)
 	return ""
+}
+
+// unavailable skips the test because something it needs is missing, or
+// fails it when EnvRequireServers is set.
+func unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv(EnvRequireServers) != "" {
+		t.Fatalf("testenv: %s, and %s is set", msg, EnvRequireServers)
+	}
+	t.Skipf("testenv: %s; skipping (set %s=1 to fail instead)", msg, EnvRequireServers)
 }
 
 // RepoRoot returns the directory holding jinglepush's go.mod. It walks up
@@ -171,7 +183,15 @@ func (l *LineLogger) flushAndClose() {
 }
 
 // luaString quotes s as a Lua string literal.
-func luaString(s string) string {
+func luaString(s string) string { return quoteString(s, "\\%03d") }
+
+// yamlString quotes s as a YAML double-quoted scalar.
+func yamlString(s string) string { return quoteString(s, "\\x%02x") }
+
+// quoteString puts s in double quotes, with a backslash before quotes and
+// backslashes and control characters written with ctl (a format for the
+// character's number).
+func quoteString(s, ctl string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
@@ -180,7 +200,7 @@ func luaString(s string) string {
 			b.WriteByte('\\')
 			b.WriteRune(r)
 		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, "\\%03d", r)
+			fmt.Fprintf(&b, ctl, r)
 		default:
 			b.WriteRune(r)
 		}

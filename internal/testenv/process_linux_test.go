@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -79,29 +78,35 @@ func TestProcessDiesWithTestBinary(t *testing.T) {
 		fmt.Println("PID", p.Pid())
 		os.Exit(3) // no cleanup runs
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helper := exec.Command(self, "-test.run=^TestProcessDiesWithTestBinary$")
-	helper.Env = append(os.Environ(), "TESTENV_HELPER=crash")
-	out, err := helper.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := 0
-	s := bufio.NewScanner(out)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "PID "); ok {
-			pid, _ = strconv.Atoi(v)
-		}
-	}
-	_ = helper.Wait()
+	pid, _ := strconv.Atoi(crashHelper(t, "TestProcessDiesWithTestBinary", "crash")["PID"])
 	if pid == 0 {
 		t.Fatal("helper printed no pid")
 	}
 	Eventually(t, 5*time.Second, func() bool { return !alive(pid) }, "sleep (pid %d) to die with its parent", pid)
+}
+
+// crashHelper runs this test binary's test name with TESTENV_HELPER=mode:
+// the test then starts something, prints "KEY value" lines and exits without
+// running any cleanup, as a crashed or timed-out test does. It returns the
+// printed values by key.
+func crashHelper(t *testing.T, name, mode string) map[string]string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := exec.Command(self, "-test.run=^"+name+"$")
+	helper.Env = append(os.Environ(), "TESTENV_HELPER="+mode)
+	out, err := helper.Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	values := make(map[string]string)
+	for l := range strings.SplitSeq(string(out), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok {
+			values[k] = v
+		}
+	}
+	return values
 }

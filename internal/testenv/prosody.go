@@ -2,11 +2,8 @@ package testenv
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"os"
@@ -15,19 +12,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// Operator files copied from deploy/prosody, and the placeholders in them.
+// Operator files copied from deploy/prosody.
 const (
-	prosodyDeployDir     = "deploy/prosody"
-	prosodyDeployConfig  = "jinglepush.cfg.lua"
-	prosodyDeployRules   = "jinglepush.pfw"
-	placeholderComponent = "push.example.com"
-	placeholderDomain    = "example.com"
-	placeholderSecret    = "change-me"
+	prosodyDeployDir    = "deploy/prosody"
+	prosodyDeployConfig = "jinglepush.cfg.lua"
+	prosodyDeployRules  = "jinglepush.pfw"
 )
 
 // ProsodyHibernationLog is what Prosody 0.12 and 13 (mod_smacks) log, at
@@ -62,6 +55,7 @@ type ProsodyOptions struct {
 // placeholders filled in, so tests exercise exactly what operators install.
 type Prosody struct {
 	ServerInfo
+	serverLog
 	// Dir holds the config, data, pid file and log.
 	Dir string
 	// ConfigPath is the generated prosody.cfg.lua.
@@ -74,8 +68,7 @@ type Prosody struct {
 	ctl  string
 	opts ProsodyOptions
 
-	mu   sync.Mutex
-	proc *Process
+	running
 }
 
 var _ XMPPServer = (*Prosody)(nil)
@@ -112,49 +105,29 @@ func StartProsody(t testing.TB, opts ProsodyOptions) *Prosody {
 		ctl:        ctl,
 		opts:       opts,
 	}
-	for _, d := range []string{"data", "certs"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-	}
-	root := RepoRoot(t)
+	p.serverLog = serverLog{name: "Prosody", path: p.LogPath}
+	makeDirs(t, dir, "data", "certs")
 	for _, name := range []string{prosodyDeployConfig, prosodyDeployRules} {
-		src, err := os.ReadFile(filepath.Join(root, prosodyDeployDir, name))
-		if err != nil {
-			t.Fatalf("testenv: operator file: %v", err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(fillPlaceholders(string(src), opts)), 0o600); err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
+		copyOperatorFile(t, prosodyDeployDir, name, dir, func(s string) string {
+			return fillPlaceholders(s, opts.Domain, opts.ComponentDomain, luaString(opts.Secret))
+		})
 	}
-	// Runs after the process is stopped (cleanups run last-in first-out).
-	t.Cleanup(func() {
-		if t.Failed() && !Verbose() {
-			t.Logf("testenv: Prosody log %s:\n%s", p.LogPath, tail(p.LogPath, 256<<10))
-		}
-	})
-
-	for attempt := 0; ; attempt++ {
-		c2s, comp := FreePort(t), FreePort(t)
-		p.C2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(c2s))
-		p.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(comp))
-		if err := os.WriteFile(p.ConfigPath, []byte(renderProsodyConfig(opts, dir, c2s, comp, Verbose())), 0o600); err != nil {
+	p.tailOnFailure(t)
+	registered := false
+	startOnFreePorts(t, "prosody", 2, func(ports []int) error {
+		p.C2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+		p.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+		if err := os.WriteFile(p.ConfigPath, []byte(renderProsodyConfig(opts, dir, ports[0], ports[1], Verbose())), 0o600); err != nil {
 			t.Fatalf("testenv: %v", err)
 		}
-		if attempt == 0 {
+		if !registered {
 			for _, u := range opts.Users {
 				p.Register(t, u, opts.Password)
 			}
+			registered = true
 		}
-		err := p.start()
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errPortTaken) || attempt == 2 {
-			t.Fatalf("testenv: prosody: %v", err)
-		}
-		t.Logf("testenv: prosody: %v; retrying on other ports", err)
-	}
+		return p.start()
+	})
 	if errs := p.LogErrors(); len(errs) > 0 {
 		t.Logf("testenv: Prosody logged errors while starting:\n%s", strings.Join(errs, "\n"))
 	}
@@ -162,49 +135,8 @@ func StartProsody(t testing.TB, opts ProsodyOptions) *Prosody {
 }
 
 func (o ProsodyOptions) withDefaults() (ProsodyOptions, error) {
-	if o.Domain == "" {
-		o.Domain = "localhost"
-	}
-	if o.ComponentDomain == "" {
-		o.ComponentDomain = "push." + o.Domain
-	}
-	if o.Password == "" {
-		o.Password = "pass"
-	}
-	if o.Secret == "" {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		o.Secret = hex.EncodeToString(b[:])
-	}
-	for _, d := range []string{o.Domain, o.ComponentDomain} {
-		if !domainRE.MatchString(d) {
-			return o, fmt.Errorf("domain %q: use lower-case letters, digits, dots and hyphens", d)
-		}
-	}
-	if o.Domain == o.ComponentDomain {
-		return o, fmt.Errorf("the component domain must differ from the users' domain %q", o.Domain)
-	}
-	for _, u := range o.Users {
-		if u == "" || strings.ContainsAny(u, "@/ \t\r\n\"'&<>:") {
-			return o, fmt.Errorf("user name %q is not a simple localpart", u)
-		}
-	}
-	return o, nil
-}
-
-// fillPlaceholders replaces the operator files' placeholders. One pass with
-// the longest placeholder first: "push.example.com" must become the component
-// domain as a whole, not "push." + the users' domain, and a replacement is
-// never scanned again (push.localhost contains localhost).
-func fillPlaceholders(s string, o ProsodyOptions) string {
-	secret := luaString(o.Secret)
-	return strings.NewReplacer(
-		placeholderComponent, o.ComponentDomain,
-		placeholderDomain, o.Domain,
-		// The secret sits inside a Lua string literal: replace the literal.
-		`"`+placeholderSecret+`"`, secret,
-		placeholderSecret, secret[1:len(secret)-1],
-	).Replace(s)
+	err := accountDefaults(&o.Domain, &o.ComponentDomain, &o.Secret, &o.Password, o.Users)
+	return o, err
 }
 
 // renderProsodyConfig writes the main config: loopback listeners on the
@@ -258,12 +190,7 @@ func (p *Prosody) start() error {
 	if err != nil {
 		return err
 	}
-	_, c2sPort, _ := net.SplitHostPort(p.C2SAddr)
-	_, compPort, _ := net.SplitHostPort(p.ComponentAddr)
-	wantLog := []string{
-		"Activated service 'c2s' on [127.0.0.1]:" + c2sPort,
-		"Activated service 'component' on [127.0.0.1]:" + compPort,
-	}
+	c2sPort, compPort := p.ports()
 	err = waitReady(proc, startTimeout, func() error {
 		// Prosody keeps running when it cannot bind a port, and a dial
 		// would then reach whoever holds it: trust the log first.
@@ -271,19 +198,9 @@ func (p *Prosody) start() error {
 		if strings.Contains(log, "Failed to open server port") {
 			return permanentError{errPortTaken}
 		}
-		for _, s := range wantLog {
-			if !strings.Contains(log, s) {
-				return fmt.Errorf("log has no %q yet", s)
-			}
-		}
-		for _, addr := range []string{p.C2SAddr, p.ComponentAddr} {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err != nil {
-				return err
-			}
-			_ = c.Close()
-		}
-		return nil
+		return listening(log, p.ServerInfo,
+			"Activated service 'c2s' on [127.0.0.1]:"+c2sPort,
+			"Activated service 'component' on [127.0.0.1]:"+compPort)
 	})
 	if err != nil {
 		proc.Stop()
@@ -292,9 +209,7 @@ func (p *Prosody) start() error {
 		}
 		return fmt.Errorf("%w\n%s\nlog:\n%s", err, proc.Output(), p.logFrom(offset))
 	}
-	p.mu.Lock()
-	p.proc = proc
-	p.mu.Unlock()
+	p.set(proc)
 	return nil
 }
 
@@ -307,49 +222,14 @@ func (p *Prosody) Register(t testing.TB, user, password string) {
 
 // Stop stops Prosody with SIGTERM, which it handles as a clean shutdown
 // (hibernated sessions are destroyed, their queues go to offline storage).
-func (p *Prosody) Stop() {
-	p.mu.Lock()
-	proc := p.proc
-	p.mu.Unlock()
-	if proc != nil {
-		proc.Stop()
-	}
-}
+func (p *Prosody) Stop() { p.stop() }
 
 // Restart stops Prosody and starts it again on the same ports and data
 // directory; t is failed if that does not work. The server stays tied to the
 // test that started it, so a subtest may restart a parent's server.
 func (p *Prosody) Restart(t testing.TB) {
 	t.Helper()
-	p.Stop()
-	if err := p.start(); err != nil {
-		t.Fatalf("testenv: restart prosody: %v", err)
-	}
-}
-
-// Log returns the whole log file.
-func (p *Prosody) Log() string { return p.logFrom(0) }
-
-// LogOffset returns the current size of the log file.
-func (p *Prosody) LogOffset() int64 {
-	fi, err := os.Stat(p.LogPath)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-func (p *Prosody) logFrom(offset int64) string {
-	f, err := os.Open(p.LogPath)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return ""
-	}
-	b, _ := io.ReadAll(f)
-	return string(b)
+	p.restart(t, "prosody", p.start)
 }
 
 // LogErrors returns the log lines at level error. Prosody's file log lines
@@ -364,38 +244,4 @@ func (p *Prosody) LogErrors() []string {
 		}
 	}
 	return errs
-}
-
-// WaitForLog waits until a line containing substr is written to the log at
-// or after offset (from LogOffset), and returns that line.
-func (p *Prosody) WaitForLog(t testing.TB, offset int64, substr string, timeout time.Duration) string {
-	t.Helper()
-	var line string
-	err := poll(timeout, func() (bool, error) {
-		for l := range strings.SplitSeq(p.logFrom(offset), "\n") {
-			if strings.Contains(l, substr) {
-				line = l
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("testenv: Prosody did not log %q within %v", substr, timeout)
-	}
-	return line
-}
-
-// tail returns the last n bytes of the file at path.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(%v)", err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > n {
-		_, _ = f.Seek(-n, io.SeekEnd)
-	}
-	b, _ := io.ReadAll(f)
-	return string(b)
 }

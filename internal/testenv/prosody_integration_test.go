@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -187,13 +186,7 @@ func TestProsodyDeployFiles(t *testing.T) {
 	undeliverable := "undeliverable@" + comp
 
 	for _, name := range []string{"jinglepush.cfg.lua", "jinglepush.pfw"} {
-		b, err := os.ReadFile(filepath.Join(p.Dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s := string(b); strings.Contains(s, "example.com") || strings.Contains(s, "change-me") || !strings.Contains(s, comp) {
-			t.Errorf("%s still has placeholders:\n%s", name, s)
-		}
+		checkFilledIn(t, filepath.Join(p.Dir, name), comp)
 	}
 	if !strings.Contains(p.Log(), "firewall\tdebug\tLoaded "+filepath.Join(p.Dir, "jinglepush.pfw")) {
 		t.Error("mod_firewall did not log loading jinglepush.pfw")
@@ -206,17 +199,7 @@ func TestProsodyDeployFiles(t *testing.T) {
 			strings.Contains(st.Raw, "type='managed_entity'")
 	})
 
-	login := func(user string, sm bool) *xmppclient.Client {
-		cl, err := xmppclient.Dial(ctx, xmppclient.Config{
-			Addr: p.C2SAddr, JID: p.JID(user), Password: p.Password, Resource: "phone",
-			SM: sm, Presence: true, Trace: testenv.LogWriter(t, ""),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cl.Close() })
-		return cl
-	}
+	login := func(user string, sm bool) *xmppclient.Client { return loginPhone(ctx, t, p.Info(), user, sm) }
 	alice := login("alice", false)
 	c.expect(t, "alice's presence (XEP-0356)", func(st xmppclient.Stanza) bool {
 		return st.Name.Local == "presence" && st.From() == alice.JID() && st.Type() == ""
@@ -284,18 +267,7 @@ func TestProsodyDeployFiles(t *testing.T) {
 	}
 
 	// A restart keeps accounts and ends every stream.
-	p.Restart(t)
-	select {
-	case <-alice.Done():
-	case <-ctx.Done():
-		t.Fatal("alice's stream survived the restart")
-	}
-	// A system-shutdown stream error, or a bare EOF when Prosody exits
-	// before flushing it.
-	var se *xmppclient.StreamError
-	if err := alice.Err(); !errors.Is(err, io.ErrUnexpectedEOF) && !(errors.As(err, &se) && se.Condition == "system-shutdown") {
-		t.Errorf("alice's stream ended with %v", err)
-	}
+	restartEndsStream(ctx, t, p, alice)
 	select {
 	case _, ok := <-c.in:
 		for ok {

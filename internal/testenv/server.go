@@ -5,9 +5,8 @@ import (
 	"time"
 )
 
-// XMPPServer is an XMPP server under test. Prosody implements it; an
-// ejabberd starter will too, so that tests written against this interface
-// run on both.
+// XMPPServer is an XMPP server under test. Prosody and Ejabberd implement
+// it, so that tests written against this interface run on both.
 type XMPPServer interface {
 	// Info returns the addresses, names and secrets tests need.
 	Info() ServerInfo
@@ -33,7 +32,7 @@ type XMPPServer interface {
 
 // ServerInfo describes a running XMPP server under test.
 type ServerInfo struct {
-	// Software names the server: "prosody" (later "ejabberd").
+	// Software names the server: "prosody" or "ejabberd".
 	Software string
 	// C2SAddr is the client listener, host:port on 127.0.0.1. It accepts
 	// SASL PLAIN without TLS.

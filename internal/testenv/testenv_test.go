@@ -46,32 +46,21 @@ func TestFillPlaceholders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gotCfg, gotRules := fillPlaceholders(string(cfg), opts), fillPlaceholders(string(rules), opts)
-	for _, s := range []string{gotCfg, gotRules} {
-		for _, placeholder := range []string{"example.com", "change-me"} {
-			if strings.Contains(s, placeholder) {
-				t.Errorf("%q left in:\n%s", placeholder, s)
-			}
-		}
-		if strings.Contains(s, "push.push.") {
-			t.Errorf("component domain replaced twice:\n%s", s)
-		}
+	fill := func(s string) string {
+		return fillPlaceholders(s, opts.Domain, opts.ComponentDomain, luaString(opts.Secret))
 	}
-	for _, want := range []string{
+	gotCfg, gotRules := fill(string(cfg)), fill(string(rules))
+	for _, s := range []string{gotCfg, gotRules} {
+		// "push.push.": the component domain replaced twice.
+		checkLacks(t, "operator file", s, "example.com", "change-me", "push.push.")
+	}
+	checkContains(t, "config", gotCfg,
 		`VirtualHost "localhost" {`,
 		`Component "push.localhost" {`,
 		`["push.localhost"] = { roster = "get"; presence = "managed_entity"; };`,
 		`component_secret = "s\"e\\cret";`,
-	} {
-		if !strings.Contains(gotCfg, want) {
-			t.Errorf("config lacks %s:\n%s", want, gotCfg)
-		}
-	}
-	for _, want := range []string{"FORWARD=push.localhost\n", "FORWARD=undeliverable@push.localhost\n"} {
-		if !strings.Contains(gotRules, want) {
-			t.Errorf("rules lack %q:\n%s", want, gotRules)
-		}
-	}
+	)
+	checkContains(t, "rules", gotRules, "FORWARD=push.localhost\n", "FORWARD=undeliverable@push.localhost\n")
 }
 
 func TestProsodyOptionsDefaults(t *testing.T) {
@@ -101,7 +90,7 @@ func TestProsodyOptionsDefaults(t *testing.T) {
 func TestRenderProsodyConfig(t *testing.T) {
 	o, _ := ProsodyOptions{SmacksHibernation: 1500 * time.Millisecond, ExtraLua: []string{"push_max_errors = 3"}}.withDefaults()
 	cfg := renderProsodyConfig(o, "/tmp/x", 21000, 21001, false)
-	for _, want := range []string{
+	checkContains(t, "config", cfg,
 		`c2s_ports = { 21000 }`,
 		`component_ports = { 21001 }`,
 		`component_interfaces = { "127.0.0.1" }`,
@@ -115,11 +104,7 @@ func TestRenderProsodyConfig(t *testing.T) {
 		"push_max_errors = 3\n",
 		`VirtualHost "localhost"`,
 		`Include "jinglepush.cfg.lua"`,
-	} {
-		if !strings.Contains(cfg, want) {
-			t.Errorf("config lacks %s:\n%s", want, cfg)
-		}
-	}
+	)
 	if strings.Contains(cfg, `to = "console"`) {
 		t.Error("console log without verbose")
 	}
@@ -128,14 +113,17 @@ func TestRenderProsodyConfig(t *testing.T) {
 	}
 }
 
-func TestLuaString(t *testing.T) {
-	for in, want := range map[string]string{
-		`plain`:   `"plain"`,
-		`a"b\c`:   `"a\"b\\c"`,
-		"line\nx": `"line\010x"`,
+func TestQuoteString(t *testing.T) {
+	for _, tc := range []struct{ in, lua, yaml string }{
+		{`plain`, `"plain"`, `"plain"`},
+		{`a"b\c`, `"a\"b\\c"`, `"a\"b\\c"`},
+		{"line\nx", `"line\010x"`, `"line\x0ax"`},
 	} {
-		if got := luaString(in); got != want {
-			t.Errorf("luaString(%q) = %s, want %s", in, got, want)
+		if got := luaString(tc.in); got != tc.lua {
+			t.Errorf("luaString(%q) = %s, want %s", tc.in, got, tc.lua)
+		}
+		if got := yamlString(tc.in); got != tc.yaml {
+			t.Errorf("yamlString(%q) = %s, want %s", tc.in, got, tc.yaml)
 		}
 	}
 }
@@ -176,5 +164,25 @@ func (f *fakeTB) Cleanup(fn func())               { f.cleanups = append(f.cleanu
 func (f *fakeTB) cleanup() {
 	for i := len(f.cleanups) - 1; i >= 0; i-- {
 		f.cleanups[i]()
+	}
+}
+
+// checkContains reports each of wants that s, the named text, lacks.
+func checkContains(t *testing.T, name, s string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(s, want) {
+			t.Errorf("%s lacks %q:\n%s", name, want, s)
+		}
+	}
+}
+
+// checkLacks reports each of nots that s, the named text, holds.
+func checkLacks(t *testing.T, name, s string, nots ...string) {
+	t.Helper()
+	for _, not := range nots {
+		if strings.Contains(s, not) {
+			t.Errorf("%s holds %q:\n%s", name, not, s)
+		}
 	}
 }

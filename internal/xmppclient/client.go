@@ -674,6 +674,18 @@ func (c *Client) CloseUnavailable() error {
 	return c.Close()
 }
 
+// Ack acknowledges (XEP-0198) every stanza received so far without waiting
+// for the server to ask, as an app may before iOS suspends it: the server
+// then holds nothing unacknowledged for this session (ejabberd publishes to
+// XEP-0357 when a session goes into hibernation with some). It does nothing
+// without stream management.
+func (c *Client) Ack() error {
+	if c.smID == "" {
+		return nil
+	}
+	return c.write(fmt.Sprintf("<a xmlns='%s' h='%d'/>", nsSM, c.handled.Load()))
+}
+
 // Drop closes the TCP connection without ending the stream, as when a phone
 // loses its network. With SM on, the server hibernates the session (XEP-0198
 // resumption) instead of ending it.

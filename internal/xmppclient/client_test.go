@@ -205,6 +205,13 @@ func TestClientAgainstFake(t *testing.T) {
 	if ack.Attr("h") != "2" { // the message and the ping; not the early message
 		t.Errorf("ack %s, want h='2'", ack.Raw)
 	}
+	// The same count, unasked.
+	if err := c.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := srv.expect("a"); err != nil || ack.Attr("h") != "2" {
+		t.Errorf("unasked ack %v, %v", ack, err)
+	}
 
 	got, err := c.WaitFor(ctx, func(st Stanza) bool { return st.ID() == "m1" })
 	if err != nil {

@@ -12,19 +12,28 @@ import (
 	"github.com/jinglepush/jinglepush/internal/xmppclient"
 )
 
-// One Prosody serves every subtest; each subtest uses its own accounts so
-// that sessions left behind (hibernated ones included) do not interfere.
+var users = []string{"alice", "bob", "carol", "dave", "erin", "frank"}
+
 func TestAgainstProsody(t *testing.T) {
-	p := testenv.StartProsody(t, testenv.ProsodyOptions{
-		Users: []string{"alice", "bob", "carol", "dave", "erin", "frank"},
-	})
+	againstServer(t, testenv.StartProsody(t, testenv.ProsodyOptions{Users: users}), testenv.ProsodyHibernationLog)
+}
+
+func TestAgainstEjabberd(t *testing.T) {
+	againstServer(t, testenv.StartEjabberd(t, testenv.EjabberdOptions{Users: users}), testenv.EjabberdHibernationLog)
+}
+
+// againstServer runs the client against one server, whose log says
+// hibernated when a XEP-0198 session loses its connection. One server serves
+// every subtest; each subtest uses its own accounts so that sessions left
+// behind (hibernated ones included) do not interfere.
+func againstServer(t *testing.T, p testenv.XMPPServer, hibernated string) {
 
 	t.Run("login and bind", func(t *testing.T) {
 		c := login(t, p, "alice", func(cfg *xmppclient.Config) { cfg.Resource = "laptop" })
 		if c.JID() != "alice@localhost/laptop" {
 			t.Errorf("JID %q", c.JID())
 		}
-		if h := c.Header(); h.From != p.Domain || h.Version != "1.0" || h.ID == "" {
+		if h := c.Header(); h.From != p.Info().Domain || h.Version != "1.0" || h.ID == "" {
 			t.Errorf("header %+v", h)
 		}
 		// The server picks a resource when none is asked for.
@@ -49,7 +58,7 @@ func TestAgainstProsody(t *testing.T) {
 	})
 
 	t.Run("wrong password", func(t *testing.T) {
-		_, err := xmppclient.Dial(ctx(t), xmppclient.Config{Addr: p.C2SAddr, JID: p.JID("alice"), Password: "nope"})
+		_, err := xmppclient.Dial(ctx(t), xmppclient.Config{Addr: p.Info().C2SAddr, JID: p.Info().JID("alice"), Password: "nope"})
 		var se *xmppclient.SASLError
 		if !errors.As(err, &se) || se.Condition != "not-authorized" {
 			t.Errorf("err = %v, want not-authorized", err)
@@ -109,12 +118,12 @@ func TestAgainstProsody(t *testing.T) {
 		if err := dave.Drop(); err != nil {
 			t.Fatal(err)
 		}
-		p.WaitForLog(t, mark, testenv.ProsodyHibernationLog, 10*time.Second)
+		p.WaitForLog(t, mark, hibernated, 10*time.Second)
 
 		// A message and an IQ to the hibernated full JID are queued, not
-		// bounced: Prosody handles erin's stanzas in order and would bounce
-		// inline, so once the ping to the server is answered, any error for
-		// the first two would be in erin's mailbox already.
+		// bounced: the server handles erin's stanzas in order and would
+		// bounce inline, so once the ping to the server is answered, any
+		// error for the first two would be in erin's mailbox already.
 		if err := erin.Send("<message to='" + dave.JID() + "' type='chat' id='q1'><body>while you sleep</body></message>" +
 			"<iq type='get' id='q2' to='" + dave.JID() + "'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
 			t.Fatal(err)
@@ -149,7 +158,7 @@ func TestAgainstProsody(t *testing.T) {
 
 	t.Run("command to a missing component", func(t *testing.T) {
 		frank := login(t, p, "frank", nil)
-		for _, to := range []string{p.ComponentDomain, "nowhere.localhost"} {
+		for _, to := range []string{p.Info().ComponentDomain, "nowhere.localhost"} {
 			start := time.Now()
 			res, err := frank.Command(ctx(t), to, "register-push-apns", "execute", "", map[string]string{"device-id": "d1"})
 			var se *xmppclient.StanzaError
@@ -165,10 +174,10 @@ func TestAgainstProsody(t *testing.T) {
 
 	t.Run("push enable and disable", func(t *testing.T) {
 		frank := login(t, p, "frank", func(cfg *xmppclient.Config) { cfg.Resource = "push" })
-		if err := frank.EnablePush(ctx(t), p.ComponentDomain, "node-1", map[string]string{"secret": "s3cr3t"}); err != nil {
+		if err := frank.EnablePush(ctx(t), p.Info().ComponentDomain, "node-1", map[string]string{"secret": "s3cr3t"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := frank.DisablePush(ctx(t), p.ComponentDomain, "node-1"); err != nil {
+		if err := frank.DisablePush(ctx(t), p.Info().ComponentDomain, "node-1"); err != nil {
 			t.Fatal(err)
 		}
 		if err := frank.CloseUnavailable(); err != nil {
@@ -219,11 +228,12 @@ func ctx(t *testing.T) context.Context {
 	return ctx
 }
 
-func config(t *testing.T, p *testenv.Prosody, user string) xmppclient.Config {
+func config(t *testing.T, p testenv.XMPPServer, user string) xmppclient.Config {
+	info := p.Info()
 	return xmppclient.Config{
-		Addr:     p.C2SAddr,
-		JID:      p.JID(user),
-		Password: p.Password,
+		Addr:     info.C2SAddr,
+		JID:      info.JID(user),
+		Password: info.Password,
 		Resource: "phone",
 		Presence: true,
 		Timeout:  10 * time.Second,
@@ -231,7 +241,7 @@ func config(t *testing.T, p *testenv.Prosody, user string) xmppclient.Config {
 	}
 }
 
-func login(t *testing.T, p *testenv.Prosody, user string, change func(*xmppclient.Config)) *xmppclient.Client {
+func login(t *testing.T, p testenv.XMPPServer, user string, change func(*xmppclient.Config)) *xmppclient.Client {
 	t.Helper()
 	cfg := config(t, p, user)
 	if change != nil {

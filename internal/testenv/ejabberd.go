@@ -1,0 +1,422 @@
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The operator file copied from deploy/ejabberd, and the lines of it the
+// harness changes.
+const (
+	ejabberdDeployDir    = "deploy/ejabberd"
+	ejabberdDeployConfig = "jinglepush.yml"
+	// ejabberdDeployPort is the component listener's port in the file.
+	ejabberdDeployPort = "port: 5347"
+	// ejabberdNotifyOn is the mod_push option that 23.01 does not know; the
+	// file tells 23.01 operators to delete its line, and so does the harness.
+	ejabberdNotifyOn = "notify_on:"
+)
+
+// EjabberdHibernationLog is what ejabberd 23.01 and 24.12 (mod_stream_mgmt)
+// log, at info level, when a session with XEP-0198 resumption loses its
+// connection and is kept waiting for the client to resume it ("Closing c2s
+// connection for bob@localhost/phone: Connection failed: connection closed;
+// waiting 300 seconds for stream resumption"). Wait for it with WaitForLog
+// before counting on the session being hibernated.
+const EjabberdHibernationLog = "seconds for stream resumption"
+
+// EjabberdOptions configure StartEjabberd. The zero value is usable.
+type EjabberdOptions struct {
+	// Domain is the users' domain; default "localhost".
+	Domain string
+	// ComponentDomain is jinglepush's component JID; default
+	// "push.localhost".
+	ComponentDomain string
+	// Secret is the component secret; default: random.
+	Secret string
+	// Users are registered once the server runs, as user@Domain.
+	Users []string
+	// Password of every user in Users; default "pass".
+	Password string
+	// ResumeTimeout sets mod_stream_mgmt's resume_timeout (whole seconds,
+	// rounded up): how long a hibernated session waits for its client. Zero
+	// keeps ejabberd's default of 300 s.
+	ResumeTimeout time.Duration
+	// MAM loads mod_mam with "default: always": every message is archived,
+	// and mod_push publishes from the archive hook instead of the offline
+	// one.
+	MAM bool
+}
+
+func (o EjabberdOptions) withDefaults() (EjabberdOptions, error) {
+	err := accountDefaults(&o.Domain, &o.ComponentDomain, &o.Secret, &o.Password, o.Users)
+	return o, err
+}
+
+// Ejabberd is an ejabberd node run for one test. Its ejabberd.yml includes
+// the operator file deploy/ejabberd/jinglepush.yml with its placeholders
+// filled in, the way the file's comments tell operators to include it, so
+// tests exercise exactly what operators install.
+//
+// The node is the test's child process: `erl` started the way `ejabberdctl
+// foreground` starts it, minus the shell in between, so that it gets the
+// process group and parent-death signal of every testenv process. It runs
+// as the test's user (root in CI), uses Erlang distribution without epmd
+// (ERL_DIST_PORT: the node listens on a port of its own, on 127.0.0.1, and
+// ejabberdctl connects to that port), and keeps its config, Mnesia spool and
+// logs under the test's temporary directory. Nothing is left running and
+// nothing is shared with other nodes on the machine.
+type Ejabberd struct {
+	ServerInfo
+	serverLog
+	// Dir holds conf/ (ejabberd.yml, jinglepush.yml, ejabberdctl.cfg,
+	// inetrc), spool/ (Mnesia) and logs/.
+	Dir string
+	// ConfigPath is the generated ejabberd.yml.
+	ConfigPath string
+	// LogPath is ejabberd.log (info level, debug with EnvVerbose).
+	LogPath string
+	// Node is the Erlang node name, unique per run.
+	Node string
+	// Version is the ejabberd application's version, e.g. "23.01-1" or
+	// "24.12-3~bpo12+1".
+	Version string
+
+	t        testing.TB
+	erl      string
+	ctl      string
+	libs     string // ERL_LIBS, where Debian keeps ejabberd's code
+	cookie   string
+	distPort int
+	opts     EjabberdOptions
+
+	running
+}
+
+var _ XMPPServer = (*Ejabberd)(nil)
+
+// StartEjabberd renders a configuration in a temporary directory, starts an
+// ejabberd node on free loopback ports, waits until its c2s and component
+// listeners are up, and registers opts.Users with `ejabberdctl register`.
+// The node is stopped at cleanup, and its log is written to the test log if
+// the test fails. The test is skipped if ejabberd is not installed (see
+// EnvRequireServers).
+//
+// It needs root, like Debian's ejabberdctl (which otherwise switches to the
+// ejabberd user, who cannot enter the test's temporary directory).
+func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
+	t.Helper()
+	ctl := RequireBinary(t, "ejabberdctl")
+	erl := RequireBinary(t, "erl")
+	if os.Geteuid() != 0 {
+		unavailable(t, "ejabberdctl runs only as root (or as the ejabberd user, who cannot enter the test's temporary directory)")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	libs, version, err := ejabberdInstall(ctl)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	dir := t.TempDir()
+	e := &Ejabberd{
+		ServerInfo: ServerInfo{
+			Software:        "ejabberd",
+			Domain:          opts.Domain,
+			ComponentDomain: opts.ComponentDomain,
+			Secret:          opts.Secret,
+			Password:        opts.Password,
+		},
+		Dir:        dir,
+		ConfigPath: filepath.Join(dir, "conf", "ejabberd.yml"),
+		LogPath:    filepath.Join(dir, "logs", "ejabberd.log"),
+		Node:       "jinglepush-" + randomHex(6) + "@localhost",
+		Version:    version,
+		t:          t,
+		erl:        erl,
+		ctl:        ctl,
+		libs:       libs,
+		cookie:     randomHex(16),
+		opts:       opts,
+	}
+	e.serverLog = serverLog{name: "ejabberd", path: e.LogPath}
+	makeDirs(t, dir, "conf", "spool", "logs")
+	// The names the node calls itself by stay on loopback.
+	if err := os.WriteFile(filepath.Join(dir, "conf", "inetrc"), []byte("{lookup, [file, native]}.\n{host, {127,0,0,1}, [\"localhost\"]}.\n"), 0o600); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	e.tailOnFailure(t)
+	start := time.Now()
+	startOnFreePorts(t, "ejabberd", 3, func(ports []int) error {
+		e.C2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+		e.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+		e.distPort = ports[2]
+		copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployConfig, filepath.Join(dir, "conf"), func(s string) string {
+			return editEjabberdDeployConfig(s, opts, ports[1], ejabberdHasNotifyOn(version))
+		})
+		files := map[string]string{
+			e.ConfigPath: renderEjabberdConfig(opts, filepath.Join(dir, "conf"), ports[0], Verbose()),
+			filepath.Join(dir, "conf", "ejabberdctl.cfg"): renderEjabberdctlConfig(e.Node, e.cookie, e.distPort),
+		}
+		for path, content := range files {
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatalf("testenv: %v", err)
+			}
+		}
+		return e.start()
+	})
+	t.Logf("testenv: ejabberd %s (node %s) ready in %v", version, e.Node, time.Since(start).Round(time.Millisecond))
+	for _, u := range opts.Users {
+		e.Register(t, u, opts.Password)
+	}
+	if errs := e.LogErrors(); len(errs) > 0 {
+		t.Logf("testenv: ejabberd logged errors while starting:\n%s", strings.Join(errs, "\n"))
+	}
+	return e
+}
+
+// ejabberdInstall finds where Debian's ejabberd keeps its code (the ERL_LIBS
+// its ejabberdctl sets) and the version of the ejabberd application there.
+func ejabberdInstall(ctl string) (libs, version string, err error) {
+	script, err := os.ReadFile(ctl)
+	if err != nil {
+		return "", "", err
+	}
+	m := regexp.MustCompile(`(?m)^\s*ERL_LIBS=['"]?([^'"\s]+)`).FindSubmatch(script)
+	if m == nil {
+		return "", "", fmt.Errorf("%s sets no ERL_LIBS: not Debian's ejabberdctl?", ctl)
+	}
+	libs = string(m[1])
+	apps, _ := filepath.Glob(filepath.Join(libs, "ejabberd-*", "ebin", "ejabberd.app"))
+	for _, app := range apps {
+		b, err := os.ReadFile(app)
+		if err != nil {
+			continue
+		}
+		if v := regexp.MustCompile(`\{vsn,\s*"([^"]+)"\}`).FindSubmatch(b); v != nil {
+			return libs, string(v[1]), nil
+		}
+	}
+	return "", "", fmt.Errorf("no ejabberd application (ejabberd.app) under %s", libs)
+}
+
+// ejabberdHasNotifyOn reports whether the ejabberd of version knows mod_push's
+// notify_on option, which came in 23.10.
+func ejabberdHasNotifyOn(version string) bool {
+	var year, month int
+	if _, err := fmt.Sscanf(version, "%d.%d", &year, &month); err != nil {
+		return true // a version we cannot read is a new one
+	}
+	return year > 23 || year == 23 && month >= 10
+}
+
+// editEjabberdDeployConfig fills in the operator file's placeholders and its
+// component port, and on ejabberd 23.01 deletes the notify_on line, as the
+// file's comments tell operators to.
+func editEjabberdDeployConfig(s string, o EjabberdOptions, componentPort int, notifyOn bool) string {
+	s = fillPlaceholders(s, o.Domain, o.ComponentDomain, yamlString(o.Secret))
+	s = strings.Replace(s, ejabberdDeployPort, "port: "+strconv.Itoa(componentPort), 1)
+	if !notifyOn {
+		var kept []string
+		for l := range strings.SplitSeq(s, "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), ejabberdNotifyOn) {
+				kept = append(kept, l)
+			}
+		}
+		s = strings.Join(kept, "\n")
+	}
+	return s
+}
+
+// renderEjabberdConfig writes the main ejabberd.yml: a loopback c2s
+// listener without TLS (PLAIN allowed), no s2s listener, the modules a
+// Debian installation loads that jinglepush relies on (mod_offline,
+// mod_stream_mgmt with Debian's resend_on_timeout), no traffic shapers, and
+// the operator file included at the end as its comments tell operators to.
+func renderEjabberdConfig(o EjabberdOptions, confDir string, c2sPort int, debug bool) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	level := "info"
+	if debug {
+		level = "debug"
+	}
+	w("# Generated by internal/testenv for one test run. Not a production config.")
+	w("loglevel: %s", level)
+	w("hosts:")
+	w("  - %s", yamlString(o.Domain))
+	w("listen:")
+	w("  -")
+	w("    port: %d", c2sPort)
+	w("    ip: \"127.0.0.1\"")
+	w("    module: ejabberd_c2s")
+	w("    starttls: false")
+	w("    starttls_required: false")
+	w("    access: c2s")
+	w("auth_method: internal")
+	w("acl:")
+	w("  local:")
+	w("    user_regexp: \"\"")
+	w("access_rules:")
+	w("  local:")
+	w("    allow: local")
+	w("  c2s:")
+	w("    allow: all")
+	w("modules:")
+	for _, m := range []string{"mod_disco", "mod_roster", "mod_ping", "mod_carboncopy", "mod_offline"} {
+		w("  %s: {}", m)
+	}
+	w("  mod_stream_mgmt:")
+	w("    resend_on_timeout: if_offline")
+	if o.ResumeTimeout > 0 {
+		w("    resume_timeout: %d", int(math.Ceil(o.ResumeTimeout.Seconds())))
+	}
+	if o.MAM {
+		w("  mod_mam:")
+		w("    default: always")
+	}
+	w("include_config_file:")
+	w("  %s", yamlString(filepath.Join(confDir, ejabberdDeployConfig)))
+	return b.String()
+}
+
+// renderEjabberdctlConfig writes the ejabberdctl.cfg that `ejabberdctl
+// register` reads to reach the node: its name, its distribution port (no
+// epmd), its cookie. EXEC_CMD keeps ejabberdctl from switching to the
+// ejabberd user (the script reads this file after choosing, so the file
+// can override the choice).
+func renderEjabberdctlConfig(node, cookie string, distPort int) string {
+	return fmt.Sprintf(`# Generated by internal/testenv for one test run.
+ERLANG_NODE=%s
+ERL_DIST_PORT=%d
+ERL_EPMD_ADDRESS=127.0.0.1
+ERL_OPTIONS="-setcookie %s"
+EXEC_CMD=as_current_user
+`, node, distPort, cookie)
+}
+
+// start runs the node and waits until both listeners accept connections.
+func (e *Ejabberd) start() error {
+	offset := e.LogOffset()
+	conf := filepath.Join(e.Dir, "conf")
+	spool := filepath.Join(e.Dir, "spool")
+	// One log file that never rotates (offsets into it stay valid), and no
+	// copy of it on the console unless it is to be streamed.
+	logOpts := []string{"log_rotate_count", "0", "log_rotate_size", "infinity"}
+	if !Verbose() {
+		logOpts = append(logOpts, "quiet", "true")
+	}
+	args := []string{
+		"-sname", e.Node, "-setcookie", e.cookie, "-noinput",
+		// Distribution on 127.0.0.1 and on a port of its own: no epmd.
+		"-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+		"-erl_epmd_port", strconv.Itoa(e.distPort), "-start_epmd", "false",
+		"-mnesia", "dir", erlString(spool),
+	}
+	args = append(append(append(args, "-ejabberd"), logOpts...), "-s", "ejabberd")
+	cmd := exec.Command(e.erl, args...)
+	cmd.Dir = spool
+	cmd.Env = append(os.Environ(),
+		"EJABBERD_CONFIG_PATH="+e.ConfigPath,
+		"EJABBERD_LOG_PATH="+e.LogPath,
+		"ERL_INETRC="+filepath.Join(conf, "inetrc"),
+		"ERL_LIBS="+e.libs,
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+		"ERL_CRASH_DUMP_BYTES=0",
+	)
+	proc, err := startProcess(e.t, "ejabberd", cmd)
+	if err != nil {
+		return err
+	}
+	c2sPort, compPort := e.ports()
+	err = waitReady(proc, startTimeout, func() error {
+		return listening(e.logFrom(offset), e.ServerInfo,
+			"Start accepting TCP connections at 127.0.0.1:"+c2sPort+" for ejabberd_c2s",
+			"Start accepting TCP connections at 127.0.0.1:"+compPort+" for ejabberd_service")
+	})
+	if err != nil {
+		proc.Stop()
+		// A taken listener port stops ejabberd ("Failed to open socket ...:
+		// address already in use"); a taken distribution port stops the
+		// node before ejabberd starts.
+		out := e.logFrom(offset) + proc.Output()
+		if strings.Contains(out, "eaddrinuse") || strings.Contains(out, "address already in use") {
+			return errPortTaken
+		}
+		return fmt.Errorf("%w\n%s\nlog:\n%s", err, proc.Output(), e.logFrom(offset))
+	}
+	e.set(proc)
+	return nil
+}
+
+// Register creates user@Domain with `ejabberdctl register`; the server must
+// be running.
+func (e *Ejabberd) Register(t testing.TB, user, password string) {
+	t.Helper()
+	Run(t, e.ctl, append(e.ctlArgs(), "register", user, e.Domain, password)...)
+}
+
+func (e *Ejabberd) ctlArgs() []string {
+	conf := filepath.Join(e.Dir, "conf")
+	return []string{
+		"--config-dir", conf, "--config", e.ConfigPath,
+		"--ctl-config", filepath.Join(conf, "ejabberdctl.cfg"),
+		"--spool", filepath.Join(e.Dir, "spool"), "--logs", filepath.Join(e.Dir, "logs"),
+	}
+}
+
+// Stop stops the node with SIGTERM, which it handles as a clean shutdown
+// (sessions end, Mnesia is closed; hibernated sessions' queues go to offline
+// storage).
+func (e *Ejabberd) Stop() { e.stop() }
+
+// Restart stops the node and starts it again on the same ports and spool
+// (accounts, offline messages and push registrations survive); t is failed
+// if that does not work.
+func (e *Ejabberd) Restart(t testing.TB) {
+	t.Helper()
+	e.restart(t, "ejabberd", e.start)
+}
+
+// ejabberdLogEntry matches the first line of an ejabberd log entry:
+// "2026-11-22 07:17:17.961538+00:00 [info] <0.124.0>@module:function/1:63 text".
+var ejabberdLogEntry = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\S* \[(\w+)\] `)
+
+// LogErrors returns the log entries at level error or critical, each with
+// its continuation lines (ejabberd writes reports over several lines).
+func (e *Ejabberd) LogErrors() []string {
+	var errs []string
+	in := false
+	s := bufio.NewScanner(strings.NewReader(e.Log()))
+	s.Buffer(nil, 1<<20)
+	for s.Scan() {
+		l := s.Text()
+		if m := ejabberdLogEntry.FindStringSubmatch(l); m != nil {
+			in = m[1] == "error" || m[1] == "critical"
+			if in {
+				errs = append(errs, l)
+			}
+			continue
+		}
+		if in && l != "" {
+			errs[len(errs)-1] += "\n" + l
+		}
+	}
+	return errs
+}
+
+// erlString quotes s as an Erlang string literal, for arguments that erl
+// parses as terms.
+func erlString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
