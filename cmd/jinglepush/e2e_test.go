@@ -15,16 +15,28 @@ import (
 )
 
 // forEachServer runs f once per XMPP server kind, each with its own server
-// and redis-server shared by f's subtests.
+// and redis-server shared by f's subtests: one test body, every server.
 func forEachServer(t *testing.T, f func(t *testing.T, srv *servers)) {
-	t.Run("prosody", func(t *testing.T) {
-		srv := &servers{
-			xmpp:       testenv.StartProsody(t, testenv.ProsodyOptions{}),
-			redis:      testenv.StartRedis(t),
-			hibernated: testenv.ProsodyHibernationLog,
-		}
-		f(t, srv)
-	})
+	t.Run("prosody", func(t *testing.T) { f(t, prosodyServers(t, testenv.ProsodyOptions{})) })
+	t.Run("ejabberd", func(t *testing.T) { f(t, ejabberdServers(t, testenv.EjabberdOptions{})) })
+}
+
+// prosodyServers starts a Prosody and a redis-server for t's scenarios.
+func prosodyServers(t *testing.T, opts testenv.ProsodyOptions) *servers {
+	return &servers{
+		xmpp:       testenv.StartProsody(t, opts),
+		redis:      testenv.StartRedis(t),
+		hibernated: testenv.ProsodyHibernationLog,
+	}
+}
+
+// ejabberdServers starts an ejabberd and a redis-server for t's scenarios.
+func ejabberdServers(t *testing.T, opts testenv.EjabberdOptions) *servers {
+	return &servers{
+		xmpp:       testenv.StartEjabberd(t, opts),
+		redis:      testenv.StartRedis(t),
+		hibernated: testenv.EjabberdHibernationLog,
+	}
 }
 
 func TestFirstCall(t *testing.T) {

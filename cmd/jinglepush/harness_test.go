@@ -385,6 +385,19 @@ func (s *stack) registerDevice(c *xmppclient.Client, d device) device {
 	return d
 }
 
+// hibernatedCallee sets the usual scene: bob's iPhone registered with both
+// tokens and its session hibernated (a suspended app), and alice online on
+// her computer, ready to call. It returns their bare JIDs, alice's client
+// and bob's device.
+func (s *stack) hibernatedCallee() (bob, alice string, ac *xmppclient.Client, d device) {
+	s.t.Helper()
+	bob, alice = s.user("bob"), s.user("alice")
+	bc := s.login(bob, "phone", true)
+	d = s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
+	s.hibernate(bc)
+	return bob, alice, s.login(alice, "pc", false), d
+}
+
 // hibernate drops c's connection without ending its stream, as a suspended
 // iPhone does, and waits until the server keeps the session hibernated.
 func (s *stack) hibernate(c *xmppclient.Client) {
