@@ -8,10 +8,10 @@ LDFLAGS := -X main.version=$(VERSION)
 # all from Debian's packages.
 DEB_PACKAGES := redis-server prosody prosody-modules ejabberd
 
-.PHONY: help build demo test check unit deps clean
+.PHONY: help build demo test test-backports check unit deps clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
 build: ## build bin/jinglepush and bin/jinglepush-call
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/jinglepush ./cmd/jinglepush
@@ -22,6 +22,9 @@ demo: ## run jinglepush for real: local Prosody + Redis, dry-run pushes, a test 
 
 test: deps check ## the whole suite: vet, gofmt, unit and end-to-end tests with -race
 	JINGLEPUSH_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+test-backports: ## the server tests on Prosody 13 and ejabberd 24.12 from bookworm-backports (swaps this machine's packages, restores them at the end)
+	.ci/test-backports
 
 check: ## go vet and gofmt
 	$(GO) vet ./...
