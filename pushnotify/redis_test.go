@@ -133,9 +133,11 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 		t.Fatalf("node index: %d %v", n, err)
 	}
 	ring("c2")
-	waitUntil("the device is gone from Redis", func() bool {
+	// The device goes first, then its node index (another key, another slot).
+	waitUntil("the device and its node are gone from Redis", func() bool {
 		_, ok := stored("ipad")
-		return !ok
+		n, _ := rdb.Exists(ctx, "test:node:"+ipad.Node).Result()
+		return !ok && n == 0
 	})
 	if n, _ := rdb.Exists(ctx, "test:node:"+ipad.Node).Result(); n != 0 {
 		t.Error("the node of the removed device is still in Redis")
