@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # all from Debian's packages.
 DEB_PACKAGES := redis-server prosody prosody-modules ejabberd
 
-.PHONY: help build demo test test-backports check unit deps clean
+.PHONY: help build demo test test-backports bench soak check unit deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -25,6 +25,13 @@ test: deps check ## the whole suite: vet, gofmt, unit and end-to-end tests with 
 
 test-backports: ## the server tests on Prosody 13 and ejabberd 24.12 from bookworm-backports (swaps this machine's packages, restores them at the end)
 	.ci/test-backports
+
+bench: deps ## micro-benchmarks, then the load harness: the table of docs/performance.md
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./jingle/ ./component/ ./sessions/ ./pushnotify/
+	$(GO) run ./cmd/jinglepush-bench -rates 0,10000,1000 -duration 20s
+
+soak: deps ## 1000 calls/s for 5 minutes, RSS sampled every 10 s
+	$(GO) run ./cmd/jinglepush-bench -rates 1000 -firehose=false -ceiling=false -soak 5m
 
 check: ## go vet and gofmt
 	$(GO) vet ./...

@@ -56,6 +56,7 @@ type options struct {
 	keepFiles bool
 	profile   string
 	window    int64
+	bin       string
 }
 
 func main() {
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&o.apnsWork, "apns-workers", 16, "apns.workers of jinglepush, and goroutines of the apns2 ceiling")
 	flag.StringVar(&o.logLevel, "log-level", "info", "jinglepush's log.level")
 	flag.BoolVar(&o.keepFiles, "keep", false, "keep the run's folder (config, logs)")
+	flag.StringVar(&o.bin, "bin", "", "a jinglepush binary to measure (default: build ./cmd/jinglepush)")
 	flag.Int64Var(&o.window, "window", 2000, "calls in flight at full speed")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write jinglepush's CPU profile of each measured rate to this file prefix (<prefix>-<rate>.pprof)")
 	flag.Parse()
@@ -132,9 +134,11 @@ func run(o options) error {
 	if h.xmpp, err = listenXMPP(component, secret); err != nil {
 		return err
 	}
-	bin, err := buildJinglepush(dir)
-	if err != nil {
-		return err
+	bin := o.bin
+	if bin == "" {
+		if bin, err = buildJinglepush(dir); err != nil {
+			return err
+		}
 	}
 	keyFile := filepath.Join(dir, "AuthKey_KEY1234567.p8")
 	if err := writeP8(keyFile); err != nil {
