@@ -47,6 +47,10 @@ func (s *Sender) handle(j *job) {
 		s.logDryRun(j)
 		s.end(j, "dry_run")
 		return
+	case j.attempts > 0 && !s.wanted(j):
+		s.logger(j).Info("push not retried: no longer wanted", "attempts", j.attempts, "last_result", j.last.result)
+		s.end(j, "not_wanted")
+		return
 	}
 
 	c := s.clients[clientKey{n.BundleID, n.Environment}]
@@ -114,6 +118,23 @@ func (s *Sender) handle(j *job) {
 		log.Warn("APNs attempt failed, retrying", "result", a.result, "attempts", j.attempts, "retry_in", delay, "error", msg)
 	}
 	s.schedule(j, delay)
+}
+
+// wantedTimeout bounds one Notification.Wanted call.
+const wantedTimeout = time.Second
+
+// wanted asks j's Wanted, if any, whether the push is still worth a retry.
+func (s *Sender) wanted(j *job) bool {
+	if j.n.Wanted == nil {
+		return true
+	}
+	d := time.Now().Add(wantedTimeout)
+	if j.n.Deadline.Before(d) {
+		d = j.n.Deadline
+	}
+	ctx, cancel := context.WithDeadline(s.stop, d)
+	defer cancel()
+	return j.n.Wanted(ctx)
 }
 
 // backoff is the wait before j's next attempt: exponential, with jitter.

@@ -26,7 +26,7 @@ func newMetrics(reg prometheus.Registerer, g gauges) *metrics {
 	m := &metrics{
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "pushes_total",
-			Help: "Pushes that reached a final result, by kind and result: success, an APNs reason, deadline, shutdown or dry_run.",
+			Help: "Pushes that reached a final result, by kind and result: success, an APNs reason, deadline, not_wanted (its call ended before a retry), shutdown or dry_run.",
 		}, []string{"kind", "result"}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",

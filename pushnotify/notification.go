@@ -1,6 +1,7 @@
 package pushnotify
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -49,6 +50,14 @@ type Notification struct {
 	// this push, so the app can tell a repeat from a new push when an
 	// answer was lost. Empty: Push makes one.
 	ID string
+	// Wanted, when set, is asked before every retry (never before the first
+	// attempt): false ends the push unsent, counted as "not_wanted". A call
+	// push asks whether its call still rings, so a retry never reaches a
+	// phone after the caller hung up or another device answered, even when
+	// another process saw the end. It runs in a sender with a short
+	// deadline; on trouble it should answer true (the ring deadline still
+	// bounds the retries).
+	Wanted func(ctx context.Context) bool
 
 	// For logs, metrics and dead-token removal.
 	Account  string

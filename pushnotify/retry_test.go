@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -110,6 +111,37 @@ func TestRetriesStopAtDeadline(t *testing.T) {
 		wantCount(t, h.s.m.retries, len(reqs)-1, "voip", "ServiceUnavailable")
 		if !strings.Contains(h.logs.String(), "push given up") {
 			t.Error("giving up is not logged")
+		}
+	})
+}
+
+// A retry is made only while the push is wanted (its call still rings):
+// the first attempt never asks, each retry does, and an unwanted push ends
+// unsent as "not_wanted".
+func TestRetryOnlyWhileWanted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newMemAPNs()
+		f.script(tokBusy, memAnswer{status: 503, reason: "ServiceUnavailable"}, memAnswer{status: 503, reason: "ServiceUnavailable"}, memAnswer{})
+		h := start(t, f, Config{RetryMin: time.Second, RetryMax: 2 * time.Second})
+		var asked atomic.Int32
+		n := voipPush(tokBusy, time.Now().Add(45*time.Second))
+		n.Wanted = func(ctx context.Context) bool {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("Wanted called without a deadline")
+			}
+			return asked.Add(1) < 2 // the call ends after the first retry
+		}
+		h.push(t, n)
+		time.Sleep(time.Hour)
+
+		f.want(t, tokBusy, 2)
+		if got := asked.Load(); got != 2 {
+			t.Errorf("Wanted asked %d times, want 2 (once per retry, not before the first attempt)", got)
+		}
+		wantCount(t, h.s.m.pushes, 1, "voip", "not_wanted")
+		wantCount(t, h.s.m.pushes, 0, "voip", "success")
+		if !strings.Contains(h.logs.String(), "no longer wanted") {
+			t.Error("the dropped retry is not logged")
 		}
 	})
 }

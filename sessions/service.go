@@ -343,6 +343,7 @@ func (s *Service) wakeDevice(ctx context.Context, c callInfo, w wake) {
 		BundleID: d.BundleID, Environment: d.Environment,
 		CollapseID: pc.UUID, Expiration: c.deadline, Deadline: c.deadline,
 		Account: c.account, DeviceID: d.ID, CallID: c.id,
+		Wanted: s.stillRinging(c.account, c.ref()),
 	}
 	if w.kind == wakeVoIP {
 		n.Kind, n.Token = pushnotify.KindVoIP, d.VoIPToken
@@ -359,6 +360,20 @@ func (s *Service) wakeDevice(ctx context.Context, c callInfo, w wake) {
 		if uerr := s.store.unwake(ctx, c.account, c.ref(), d.ID); uerr != nil {
 			s.log.Error("could not release a device for a later wake", "error", uerr)
 		}
+	}
+}
+
+// stillRinging is a call push's Notification.Wanted: a retry goes out only
+// while the call rings. When Redis cannot tell, it does (the ring deadline
+// still bounds it): a rare late push beats a missed call.
+func (s *Service) stillRinging(account, ref string) func(context.Context) bool {
+	return func(ctx context.Context) bool {
+		ok, err := s.store.ringing(ctx, account, ref)
+		if err != nil {
+			s.log.Warn("could not tell whether a call still rings; retrying its push", "account", account, "call", ref, "error", err)
+			return true
+		}
+		return ok
 	}
 }
 

@@ -357,6 +357,64 @@ func TestTwoDevicesAndAlertOnly(t *testing.T) {
 	}
 }
 
+// A call push asks, before each retry, whether its call still rings: yes
+// while it rings, no once it ended (here or in another process: the
+// answer comes from Redis) or its keys expired. Pushes about the end ask
+// nothing.
+func TestCallPushWantedWhileRinging(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.register(t, "bob@example.com", "pad", "ipad", "", alertToken)
+
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	wakes := f.push.take()
+	if k := kinds(wakes); k != "alert:ipad,voip:iphone" && k != "voip:iphone,alert:ipad" {
+		t.Fatalf("propose: %s", kinds(wakes))
+	}
+	for _, n := range wakes {
+		if n.Wanted == nil || !n.Wanted(ctx) {
+			t.Fatalf("%s push of a ringing call: not wanted", n.Kind)
+		}
+	}
+
+	// Another process ends the call: its own Service, same Redis.
+	other := NewService(f.store, &recorder{}, f.svc.cfg, nil, nil)
+	ev := jingle.CallEvent{
+		Action: jingle.ActionRetract, ID: "c1", From: mustJID(t, "alice@example.com/pc"), To: mustJID(t, "bob@example.com"),
+		Wrapper: jingle.Wrapper{From: mustJID(t, "example.com"), To: mustJID(t, "push.example.com")},
+	}
+	if err := other.Call(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range wakes {
+		if n.Wanted(ctx) {
+			t.Errorf("%s push of a retracted call: still wanted", n.Kind)
+		}
+	}
+
+	// A call whose keys are gone is not ringing either.
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c2", nil)
+	wakes = f.push.take()
+	if len(wakes) == 0 {
+		t.Fatal("no push for c2")
+	}
+	if err := f.rdb.Del(ctx, f.store.keys.call("bob@example.com", callRef("alice@example.com", "c2"))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if wakes[0].Wanted(ctx) {
+		t.Error("push of an expired call: still wanted")
+	}
+
+	// Redis down: the retry goes ahead (fail open).
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c3", nil)
+	wakes = f.push.take()
+	f.rdb.Close()
+	if !wakes[0].Wanted(ctx) {
+		t.Error("Redis unreachable: the retry is dropped, want it sent")
+	}
+}
+
 func TestAnsweredAndDeclinedElsewhere(t *testing.T) {
 	f := newFixture(t, nil)
 	f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)

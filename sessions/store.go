@@ -295,3 +295,16 @@ func (s *Store) doneTimer(ctx context.Context, member string) error {
 func (s *Store) unwake(ctx context.Context, account, ref, deviceID string) error {
 	return s.rdb.HDel(ctx, s.keys.woken(account, ref), deviceID).Err()
 }
+
+// ringing reports whether a call is still ringing. A call whose key expired
+// is not.
+func (s *Store) ringing(ctx context.Context, account, ref string) (bool, error) {
+	state, err := s.rdb.HGet(ctx, s.keys.call(account, ref), "state").Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("sessions: call state: %w", err)
+	}
+	return state == StateRinging, nil
+}
