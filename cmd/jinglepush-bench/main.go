@@ -196,20 +196,31 @@ level = %q
 		fmt.Printf("bare apns2 ceiling (%d goroutines, same APNs): %.0f pushes/s\n\n", o.apnsWork, c)
 		h.ceil = c
 	}
-	fmt.Println("| rate (calls/s) | calls | pushes | sustained calls/s | vs apns2 | p50 | p99 | max | allocs/call | bytes/call | redis trips/call | dropped | RSS MiB | CPU µs/call: jinglepush | redis | harness+APNs |")
+	unaccounted := false
+	fmt.Println("| rate (calls/s) | calls | pushes | sustained calls/s | vs apns2 | p50 | p99 | max | allocs/call | bytes/call | redis trips/call | dropped | RSS MiB (peak) | CPU µs/call: jinglepush | redis | harness+APNs |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, rate := range o.rates {
 		if o.warmup > 0 {
 			h.load(rate, o.warmup)
-			time.Sleep(time.Second)
+			h.settle()
 		}
 		r, err := h.phase(rate, o.duration)
 		if err != nil {
 			return err
 		}
 		fmt.Println(r.row(h.ceil))
+		unaccounted = unaccounted || r.pushes+int64(r.dropped()) < r.calls
 	}
 	fmt.Println()
+	if unaccounted {
+		// Every call written ends as a push or a counted drop; say where
+		// the others went.
+		fmt.Println("calls neither pushed nor counted as dropped; jinglepush's counters:")
+		for _, l := range metricLines(h.http, "jinglepush_calls_", "jinglepush_component_dropped_total", "jinglepush_apns_pushes_total", "jinglepush_apns_dropped_total") {
+			fmt.Println("  " + l)
+		}
+		fmt.Println()
+	}
 	if o.firehose {
 		if err := h.firehose(o.duration); err != nil {
 			return err
@@ -400,6 +411,28 @@ func (h *harness) phase(rate int, d time.Duration) (phaseResult, error) {
 	return r, nil
 }
 
+// settle waits (30 s at most) until jinglepush has nothing queued or in
+// flight, so a phase does not start with the backlog of the one before.
+func (h *harness) settle() {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		var busy float64
+		for _, m := range []string{"jinglepush_component_queue_length", "jinglepush_apns_queue_length", "jinglepush_apns_inflight_requests"} {
+			v, _ := scrape(h.http, m)
+			busy += v
+		}
+		if busy == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the last pushes reach the fake APNs
+}
+
+// dropped is the pushes jinglepush refused (queues full) during the phase.
+func (r phaseResult) dropped() float64 {
+	return r.m1.dropped - r.m0.dropped + r.m1.apnsDropped - r.m0.apnsDropped
+}
+
 func (r phaseResult) row(ceiling float64) string {
 	rate := "full speed"
 	if r.rate > 0 {
@@ -420,11 +453,11 @@ func (r phaseResult) row(ceiling float64) string {
 	cpu := func(a, b procStats) float64 {
 		return float64((b.cpu - a.cpu).Microseconds()) / float64(max(r.pushes, 1))
 	}
-	return fmt.Sprintf("| %s | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f |",
+	return fmt.Sprintf("| %s | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f (%.0f) | %.0f | %.0f | %.0f |",
 		rate, r.calls, r.pushes, sustained, ratio, ms(r.p50), ms(r.p99), ms(r.max),
 		per(r.m0.mallocs, r.m1.mallocs), per(r.m0.bytes, r.m1.bytes), per(r.m0.trips, r.m1.trips),
-		r.m1.dropped-r.m0.dropped+r.m1.apnsDropped-r.m0.apnsDropped,
-		float64(r.m1.proc.rssKB)/1024, cpu(r.m0.proc, r.m1.proc), cpu(r.m0.redis, r.m1.redis), cpu(r.m0.self, r.m1.self))
+		r.dropped(),
+		float64(r.m1.proc.rssKB)/1024, float64(r.m1.proc.hwmKB)/1024, cpu(r.m0.proc, r.m1.proc), cpu(r.m0.redis, r.m1.redis), cpu(r.m0.self, r.m1.self))
 }
 
 // ceiling pushes with the bare apns2 client, as fast as it goes, to the same

@@ -177,3 +177,29 @@ func scrape(addr, name string) (float64, error) {
 	}
 	return sum, sc.Err()
 }
+
+// metricLines returns the non-zero sample lines of the metrics whose names
+// start with one of prefixes.
+func metricLines(addr string, prefixes ...string) []string {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer resp.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.HasSuffix(line, " 0") {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return out
+}
