@@ -313,9 +313,15 @@ func (s *Sender) removeToken(j *job) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
 	defer cancel()
-	if err := s.remover.RemoveToken(ctx, n.Account, n.DeviceID, n.Token); err != nil {
+	removed, err := s.remover.RemoveToken(ctx, DeadToken{Account: n.Account, DeviceID: n.DeviceID, Token: n.Token, InvalidSince: a.at})
+	if err != nil {
 		s.m.removeFailures.Inc()
 		log.Error("APNs says the token is dead, but it could not be removed", "error", redact(err.Error(), n.Token))
+		return
+	}
+	if !removed {
+		s.m.kept.Inc()
+		log.Info("APNs says the token is dead, but the device registered it again since (or no longer has it): kept")
 		return
 	}
 	s.m.removed.WithLabelValues(a.result).Inc()

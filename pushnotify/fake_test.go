@@ -163,11 +163,11 @@ type removals struct {
 	fail error
 }
 
-func (r *removals) RemoveToken(_ context.Context, account, deviceID, token string) error {
+func (r *removals) RemoveToken(_ context.Context, t DeadToken) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.got = append(r.got, account+" "+deviceID+" "+token)
-	return r.fail
+	r.got = append(r.got, t.Account+" "+t.DeviceID+" "+t.Token)
+	return r.fail == nil, r.fail
 }
 
 func (r *removals) list() []string {

@@ -11,6 +11,7 @@ type metrics struct {
 	retries        *prometheus.CounterVec   // kind, reason
 	dropped        *prometheus.CounterVec   // kind, reason: never sent (queue full, deadline, shutdown)
 	removed        *prometheus.CounterVec   // reason: dead tokens removed
+	kept           prometheus.Counter       // dead-token answers older than the token's registration
 	removeFailures prometheus.Counter
 	unhealthy      *prometheus.GaugeVec // bundle_id, environment, topic
 	certExpiry     *prometheus.GaugeVec // bundle_id
@@ -45,6 +46,10 @@ func newMetrics(reg prometheus.Registerer, g gauges) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "tokens_removed_total",
 			Help: "Device tokens removed because APNs called them dead, by reason.",
 		}, []string{"reason"}),
+		kept: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "tokens_kept_total",
+			Help: "Dead-token answers that removed nothing: the device registered the token again after APNs found it invalid, or no longer holds it.",
+		}),
 		removeFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "token_removal_failures_total",
 			Help: "Dead device tokens that could not be removed.",
@@ -61,7 +66,7 @@ func newMetrics(reg prometheus.Registerer, g gauges) *metrics {
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.pushes, m.requests, m.retries, m.dropped, m.removed, m.removeFailures, m.unhealthy, m.certExpiry,
+	reg.MustRegister(m.pushes, m.requests, m.retries, m.dropped, m.removed, m.kept, m.removeFailures, m.unhealthy, m.certExpiry,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "queue_length",
 			Help: "Pushes waiting for a sender.",

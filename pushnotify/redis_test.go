@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"mellium.im/xmpp/jid"
 
@@ -20,10 +21,10 @@ import (
 )
 
 // removerFunc adapts a function to pushnotify.TokenRemover.
-type removerFunc func(ctx context.Context, account, deviceID, token string) error
+type removerFunc func(ctx context.Context, t pushnotify.DeadToken) (bool, error)
 
-func (f removerFunc) RemoveToken(ctx context.Context, account, deviceID, token string) error {
-	return f(ctx, account, deviceID, token)
+func (f removerFunc) RemoveToken(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
+	return f(ctx, t)
 }
 
 // A call rings, APNs answers 410 Unregistered for the device's VoIP token,
@@ -34,6 +35,7 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 		voipTok  = "aaaa000000000000000000000000000000000000000000000000000000000001"
 		alertTok = "bbbb000000000000000000000000000000000000000000000000000000000001"
 		otherTok = "aaaa000000000000000000000000000000000000000000000000000000000002"
+		againTok = "aaaa000000000000000000000000000000000000000000000000000000000003"
 		bundle   = "com.example.chat"
 		account  = "bob@example.com"
 		devices  = "test:{bob@example.com}:devices"
@@ -48,6 +50,9 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 	a := testenv.StartAPNs(t)
 	a.Script(voipTok, testenv.Response{Status: 410, Reason: "Unregistered"})
 	a.Script(otherTok, testenv.Response{Status: 410, Reason: "Unregistered"})
+	// APNs found this one invalid an hour ago; the app has registered it since.
+	a.Script(againTok, testenv.Response{Status: 410, Reason: "Unregistered", Timestamp: time.Now().Add(-time.Hour).UnixMilli()})
+	reg := prometheus.NewRegistry()
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -57,9 +62,9 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 	sender, err := pushnotify.New(pushnotify.Config{
 		Apps:     []pushnotify.App{{BundleID: bundle, Environment: pushnotify.Production, TeamID: "TEAM123456", KeyID: "KEY1234567", AuthKey: key}},
 		Endpoint: a.URL, RootCAs: a.CertPool(),
-	}, removerFunc(func(ctx context.Context, account, deviceID, token string) error {
-		return svc.RemoveToken(ctx, account, deviceID, token)
-	}), nil, nil)
+	}, removerFunc(func(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
+		return svc.RemoveToken(ctx, t)
+	}), nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +150,32 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 	if got := requests(a, otherTok); got != 1 {
 		t.Errorf("%d requests for the dead token, want 1", got)
 	}
+
+	// A 410 older than the registration: the token is valid again and stays.
+	register("mac", againTok, "")
+	ring("c3")
+	waitUntil("the stale 410 is counted", func() bool { return counter(t, reg, "jinglepush_apns_tokens_kept_total") == 1 })
+	if d, ok := stored("mac"); !ok || d.VoIPToken != againTok {
+		t.Errorf("a token registered after APNs found it invalid was removed: %+v %v", d, ok)
+	}
+}
+
+// counter sums the series of a counter in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 func requests(a *testenv.APNs, token string) int {

@@ -33,9 +33,20 @@ var (
 	ErrInvalid = errors.New("pushnotify: invalid notification")
 )
 
+// DeadToken is a device token APNs called dead.
+type DeadToken struct {
+	Account, DeviceID, Token string
+	// InvalidSince is when APNs last found the token invalid (the
+	// timestamp of a 410 answer); zero when APNs gave no time.
+	InvalidSince time.Time
+}
+
 // TokenRemover is told about tokens APNs called dead (package sessions).
+// It removes the token unless the device registered it again after
+// InvalidSince (Apple: a token registered after that time is valid again),
+// and reports whether it did.
 type TokenRemover interface {
-	RemoveToken(ctx context.Context, account, deviceID, token string) error
+	RemoveToken(ctx context.Context, t DeadToken) (removed bool, err error)
 }
 
 // removeTimeout bounds one RemoveToken call.

@@ -620,11 +620,11 @@ func (s *Service) Unregister(ctx context.Context, account, deviceID string) erro
 	if deviceID == "" {
 		return inputErr(ErrInvalid, "device-id", "device-id is required")
 	}
-	removed, err := s.store.removeDevice(ctx, account, deviceID, "")
+	status, err := s.store.removeDevice(ctx, account, deviceID, "", time.Time{})
 	if err != nil {
 		return err
 	}
-	if !removed {
+	if status != "removed" {
 		return inputErr(ErrUnknownDevice, "device-id", "no device %q is registered for this account", deviceID)
 	}
 	s.cache.update(account, deviceID, nil)
@@ -633,13 +633,19 @@ func (s *Service) Unregister(ctx context.Context, account, deviceID string) erro
 }
 
 // RemoveToken drops a token APNs called dead, and the device with it when
-// it has no token left (pushnotify.TokenRemover).
-func (s *Service) RemoveToken(ctx context.Context, account, deviceID, token string) error {
-	if _, err := s.store.removeDevice(ctx, account, deviceID, token); err != nil {
-		return err
+// it has no token left (pushnotify.TokenRemover). A device that registered
+// again after t.InvalidSince keeps its token: Apple counts a token
+// registered after that time as valid again.
+func (s *Service) RemoveToken(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
+	status, err := s.store.removeDevice(ctx, t.Account, t.DeviceID, t.Token, t.InvalidSince)
+	if err != nil {
+		return false, err
 	}
-	s.cache.update(account, deviceID, nil)
-	return nil
+	if status != "removed" && status != "updated" {
+		return false, nil
+	}
+	s.cache.update(t.Account, t.DeviceID, nil)
+	return true, nil
 }
 
 // ---- fail-open cache ----------------------------------------------------------

@@ -708,15 +708,35 @@ func TestDeadTokenAndRequeue(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
 	d := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
-	if err := f.svc.RemoveToken(ctx, "bob@example.com", "iphone", voipToken); err != nil {
-		t.Fatal(err)
+	dead := func(token string, since time.Time) bool {
+		t.Helper()
+		removed, err := f.svc.RemoveToken(ctx, pushnotify.DeadToken{Account: "bob@example.com", DeviceID: "iphone", Token: token, InvalidSince: since})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return removed
+	}
+	// APNs found the token invalid before the device registered it (again):
+	// Apple counts it valid, so it stays.
+	if dead(voipToken, f.clock.Now().Add(-time.Minute)) {
+		t.Fatal("a token registered after APNs found it invalid was removed")
+	}
+	if _, kept, _ := f.store.deviceByNode(ctx, d.Node); kept.VoIPToken != voipToken {
+		t.Fatalf("after a stale 410: %+v", kept)
+	}
+	// Invalid since after the registration, or no time given: removed.
+	if !dead(voipToken, f.clock.Now().Add(time.Second)) {
+		t.Fatal("a token APNs found invalid after its registration was kept")
 	}
 	_, left, err := f.store.deviceByNode(ctx, d.Node)
 	if err != nil || left.VoIPToken != "" || left.Token != alertToken {
 		t.Fatalf("after removing the VoIP token: %+v %v", left, err)
 	}
-	if err := f.svc.RemoveToken(ctx, "bob@example.com", "iphone", alertToken); err != nil {
-		t.Fatal(err)
+	if !dead(alertToken, time.Time{}) {
+		t.Fatal("the alert token was kept")
+	}
+	if dead(alertToken, time.Time{}) {
+		t.Error("a token already gone was removed again")
 	}
 	if _, _, err := f.store.deviceByNode(ctx, d.Node); !errors.Is(err, ErrUnknownNode) {
 		t.Fatalf("a device with no token left: %v", err)

@@ -167,13 +167,18 @@ func (s *Store) putDevice(ctx context.Context, account string, d Device, max int
 
 // removeDevice removes a device, or only the given token of it; it reports
 // whether the whole device went away.
-func (s *Store) removeDevice(ctx context.Context, account, deviceID, token string) (removed bool, err error) {
-	res, err := s.run(ctx, removeScript, []string{s.keys.devices(account)}, deviceID, token)
-	if err != nil {
-		return false, fmt.Errorf("sessions: remove device: %w", err)
+func (s *Store) removeDevice(ctx context.Context, account, deviceID, token string, invalidSince time.Time) (status string, err error) {
+	since := ""
+	if !invalidSince.IsZero() {
+		since = invalidSince.UTC().Format(time.RFC3339) // as Device.Registered: comparable as strings
 	}
-	if str(res, 0) != "removed" {
-		return false, nil
+	res, err := s.run(ctx, removeScript, []string{s.keys.devices(account)}, deviceID, token, since)
+	if err != nil {
+		return "", fmt.Errorf("sessions: remove device: %w", err)
+	}
+	status = str(res, 0)
+	if status != "removed" {
+		return status, nil
 	}
 	if node := str(res, 1); node != "" {
 		// Only remove the index if it still points at this device.
@@ -182,7 +187,7 @@ func (s *Store) removeDevice(ctx context.Context, account, deviceID, token strin
 			s.rdb.Del(ctx, key)
 		}
 	}
-	return true, nil
+	return status, nil
 }
 
 // devices returns every device of an account.

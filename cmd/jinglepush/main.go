@@ -161,8 +161,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Apps: apps, Endpoint: cfg.APNs.Endpoint, RootCAs: roots, DryRun: cfg.APNs.DryRun,
 		Workers: cfg.APNs.Workers, QueueSize: cfg.APNs.QueueSize, MaxInflight: cfg.APNs.MaxInflight,
 		Timeout: cfg.APNs.Timeout,
-	}, removerFunc(func(ctx context.Context, account, deviceID, token string) error {
-		return svc.RemoveToken(ctx, account, deviceID, token)
+	}, removerFunc(func(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
+		return svc.RemoveToken(ctx, t)
 	}), log, reg)
 	if err != nil {
 		return err
@@ -229,10 +229,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
-type removerFunc func(ctx context.Context, account, deviceID, token string) error
+// removerFunc lets the sender reach the service built after it.
+type removerFunc func(ctx context.Context, t pushnotify.DeadToken) (bool, error)
 
-func (f removerFunc) RemoveToken(ctx context.Context, account, deviceID, token string) error {
-	return f(ctx, account, deviceID, token)
+func (f removerFunc) RemoveToken(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
+	return f(ctx, t)
 }
 
 // httpHandler serves /healthz (the process runs), /readyz (the stream is up,

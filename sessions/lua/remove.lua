@@ -3,7 +3,9 @@
 --
 -- KEYS: 1 devices
 -- ARGV: 1 device id  2 token ('' removes the whole device)
--- Returns {'removed', node} | {'updated'} | {'none'}
+--       3 when APNs found the token invalid, RFC 3339 UTC ('' for unknown):
+--         a device that registered after it keeps the token
+-- Returns {'removed', node} | {'updated'} | {'kept'} | {'none'}
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
   return {'none'}
@@ -14,6 +16,10 @@ if not ok or type(d) ~= 'table' then
   return {'removed', ''}
 end
 if ARGV[2] ~= '' then
+  -- Both are RFC 3339 UTC to the second, so they compare as strings.
+  if ARGV[3] ~= '' and type(d.registered) == 'string' and d.registered > ARGV[3] then
+    return {'kept'}
+  end
   local changed = false
   if d.voip_token == ARGV[2] then d.voip_token = nil; changed = true end
   if d.token == ARGV[2] then d.token = nil; changed = true end
