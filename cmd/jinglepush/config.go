@@ -80,6 +80,8 @@ type APNsConfig struct {
 	QueueSize   int           `mapstructure:"queue_size"`
 	MaxInflight int           `mapstructure:"max_inflight"` // requests per connection
 	Timeout     time.Duration `mapstructure:"timeout"`      // one request
+	RetryMin    time.Duration `mapstructure:"retry_min"`    // first backoff after a retryable answer
+	RetryMax    time.Duration `mapstructure:"retry_max"`    // longest backoff
 	Apps        []AppConfig   `mapstructure:"apps"`
 }
 
@@ -156,6 +158,8 @@ func defaults() Config {
 			QueueSize:   10000,
 			MaxInflight: 100,
 			Timeout:     10 * time.Second,
+			RetryMin:    200 * time.Millisecond,
+			RetryMax:    5 * time.Second,
 		},
 		Calls: CallsConfig{
 			RingTimeout:   45 * time.Second,
@@ -1104,6 +1108,10 @@ func (a APNsConfig) check(p *problems) {
 	p.atLeast("apns.queue_size", a.QueueSize, 1)
 	p.atLeast("apns.max_inflight", a.MaxInflight, 1)
 	p.positive("apns.timeout", a.Timeout)
+	p.positive("apns.retry_min", a.RetryMin)
+	if a.RetryMin > 0 && a.RetryMax < a.RetryMin {
+		p.add("apns.retry_max", "must be at least apns.retry_min (%s)", a.RetryMin)
+	}
 	if len(a.Apps) == 0 {
 		p.add("apns.apps", "at least one [[apns.apps]] entry is required")
 	}

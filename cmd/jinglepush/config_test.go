@@ -135,6 +135,8 @@ func TestDefaults(t *testing.T) {
 			QueueSize:   10000,
 			MaxInflight: 100,
 			Timeout:     10 * time.Second,
+			RetryMin:    200 * time.Millisecond,
+			RetryMax:    5 * time.Second,
 			Apps:        []AppConfig{{BundleID: "com.example.chat", Environment: "production"}},
 		},
 		Calls: CallsConfig{
@@ -198,6 +200,8 @@ func TestEveryKey(t *testing.T) {
 			QueueSize:   100,
 			MaxInflight: 10,
 			Timeout:     3 * time.Second,
+			RetryMin:    time.Second,
+			RetryMax:    time.Minute,
 			Apps: []AppConfig{{
 				BundleID:    "com.example.chat",
 				Environment: "sandbox",

@@ -160,7 +160,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sender, err := pushnotify.New(pushnotify.Config{
 		Apps: apps, Endpoint: cfg.APNs.Endpoint, RootCAs: roots, DryRun: cfg.APNs.DryRun,
 		Workers: cfg.APNs.Workers, QueueSize: cfg.APNs.QueueSize, MaxInflight: cfg.APNs.MaxInflight,
-		Timeout: cfg.APNs.Timeout,
+		Timeout: cfg.APNs.Timeout, RetryMin: cfg.APNs.RetryMin, RetryMax: cfg.APNs.RetryMax,
 	}, removerFunc(func(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
 		return svc.RemoveToken(ctx, t)
 	}), log, reg)
