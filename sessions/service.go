@@ -217,6 +217,8 @@ func (s *Service) failOpen(ctx context.Context, p proposal, now time.Time, cause
 	return nil
 }
 
+// wakeKind is how a call wakes d; lua/device.lua's wake_kind is its twin
+// inside the scripts.
 func wakeKind(d Device) string {
 	switch {
 	case d.VoIPToken != "":

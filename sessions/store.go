@@ -13,6 +13,8 @@ import (
 )
 
 var (
+	//go:embed lua/device.lua
+	deviceLua string
 	//go:embed lua/propose.lua
 	proposeLua string
 	//go:embed lua/end.lua
@@ -28,14 +30,17 @@ var (
 )
 
 var (
-	proposeScript    = redis.NewScript(proposeLua)
-	endScript        = redis.NewScript(endLua)
-	publishScript    = redis.NewScript(publishLua)
-	messageDueScript = redis.NewScript(messageDueLua)
-	registerScript   = redis.NewScript(registerLua)
-	removeScript     = redis.NewScript(removeLua)
+	proposeScript    = script(proposeLua)
+	endScript        = script(endLua)
+	publishScript    = script(publishLua)
+	messageDueScript = script(messageDueLua)
+	registerScript   = script(registerLua)
+	removeScript     = script(removeLua)
 	allScripts       = []*redis.Script{proposeScript, endScript, publishScript, messageDueScript, registerScript, removeScript}
 )
+
+// script is a Lua script behind the device helpers of lua/device.lua.
+func script(body string) *redis.Script { return redis.NewScript(deviceLua + body) }
 
 // Store is the Redis layer: one method per atomic step, no policy. The
 // Service on top of it decides what the steps mean for pushes.

@@ -28,8 +28,8 @@ for i = 1, #woken, 2 do
   local id, kind = woken[i], woken[i + 1]
   local raw = redis.call('HGET', KEYS[4], id)
   if raw then
-    local ok, d = pcall(cjson.decode, raw)
-    if ok and type(d) == 'table' and (ARGV[4] == '' or d.resource ~= ARGV[4]) then
+    local d = decode_device(raw)
+    if d and (ARGV[4] == '' or d.resource ~= ARGV[4]) then
       out[#out + 1] = id
       out[#out + 1] = kind
       out[#out + 1] = raw

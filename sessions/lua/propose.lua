@@ -72,14 +72,9 @@ end
 local marks, consumed = {}, {}
 for i = 1, #devices, 2 do
   local id = devices[i]
-  local ok, d = pcall(cjson.decode, devices[i + 1])
-  if not woken[id] and ok and type(d) == 'table' then
-    local kind
-    if type(d.voip_token) == 'string' and d.voip_token ~= '' then
-      kind = 'voip'
-    elseif type(d.token) == 'string' and d.token ~= '' then
-      kind = 'alert'
-    end
+  local d = not woken[id] and decode_device(devices[i + 1])
+  if d then
+    local kind = wake_kind(d)
     local why
     if kind then
       local resource = d.resource

@@ -24,16 +24,11 @@ local raw = redis.call('HGET', KEYS[1], dev)
 if not raw then
   return {'gone'}
 end
-local ok, d = pcall(cjson.decode, raw)
-if not ok or type(d) ~= 'table' then
+local d = decode_device(raw)
+if not d then
   return {'gone'}
 end
-local kind
-if type(d.voip_token) == 'string' and d.voip_token ~= '' then
-  kind = 'voip'
-elseif type(d.token) == 'string' and d.token ~= '' then
-  kind = 'alert'
-end
+local kind = wake_kind(d)
 
 local out = {'call'}
 local ringing = false

@@ -7,8 +7,8 @@
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 local new = cjson.decode(ARGV[2])
 if old then
-  local ok, o = pcall(cjson.decode, old)
-  if ok and type(o) == 'table' and o.node and o.secret then
+  local o = decode_device(old)
+  if o and o.node and o.secret then
     new.node = o.node
     new.secret = o.secret
   end

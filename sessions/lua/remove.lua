@@ -10,8 +10,8 @@ local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
   return {'none'}
 end
-local ok, d = pcall(cjson.decode, raw)
-if not ok or type(d) ~= 'table' then
+local d = decode_device(raw)
+if not d then
   redis.call('HDEL', KEYS[1], ARGV[1])
   return {'removed', ''}
 end
@@ -26,7 +26,7 @@ if ARGV[2] ~= '' then
   if not changed then
     return {'none'}
   end
-  if (type(d.voip_token) == 'string' and d.voip_token ~= '') or (type(d.token) == 'string' and d.token ~= '') then
+  if wake_kind(d) then
     redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(d))
     return {'updated'}
   end
