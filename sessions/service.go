@@ -345,7 +345,7 @@ func (s *Service) wakeDevice(ctx context.Context, c callInfo, w wake) {
 		BundleID: d.BundleID, Environment: d.Environment,
 		CollapseID: pc.UUID, Expiration: c.deadline, Deadline: c.deadline,
 		Account: c.account, DeviceID: d.ID, CallID: c.id,
-		Wanted: s.stillRinging(c.account, c.ref()),
+		Wanted: s.stillRinging(c.account, c.caller, c.id),
 	}
 	if w.kind == wakeVoIP {
 		n.Kind, n.Token = pushnotify.KindVoIP, d.VoIPToken
@@ -367,9 +367,11 @@ func (s *Service) wakeDevice(ctx context.Context, c callInfo, w wake) {
 
 // stillRinging is a call push's Notification.Wanted: a retry goes out only
 // while the call rings. When Redis cannot tell, it does (the ring deadline
-// still bounds it): a rare late push beats a missed call.
-func (s *Service) stillRinging(account, ref string) func(context.Context) bool {
+// still bounds it): a rare late push beats a missed call. It is made for
+// every call push and asked only on retries, so the ref is built then.
+func (s *Service) stillRinging(account, caller, id string) func(context.Context) bool {
 	return func(ctx context.Context) bool {
+		ref := callRef(caller, id)
 		ok, err := s.store.ringing(ctx, account, ref)
 		if err != nil {
 			s.log.Warn("could not tell whether a call still rings; retrying its push", "account", account, "call", ref, "error", err)
