@@ -157,41 +157,29 @@ func readProc(pid int) (procStats, error) {
 // scrape sums the values of the metric lines whose name (up to '{' or ' ')
 // is name.
 func scrape(addr, name string) (float64, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
+	lines, err := metricsText(addr)
 	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	for _, line := range lines {
 		if !strings.HasPrefix(line, name) || len(line) <= len(name) || (line[len(name)] != '{' && line[len(name)] != ' ') {
 			continue
 		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err == nil {
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
 			sum += v
 		}
 	}
-	return sum, sc.Err()
+	return sum, err
 }
 
 // metricLines returns the non-zero sample lines of the metrics whose names
 // start with one of prefixes.
 func metricLines(addr string, prefixes ...string) []string {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	lines, err := metricsText(addr)
 	if err != nil {
 		return []string{err.Error()}
 	}
-	defer resp.Body.Close()
 	var out []string
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || strings.HasSuffix(line, " 0") {
+	for _, line := range lines {
+		if strings.HasSuffix(line, " 0") {
 			continue
 		}
 		for _, p := range prefixes {
@@ -202,4 +190,23 @@ func metricLines(addr string, prefixes ...string) []string {
 		}
 	}
 	return out
+}
+
+// metricsText returns the sample lines of jinglepush's /metrics (no
+// comments).
+func metricsText(addr string) ([]string, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); !strings.HasPrefix(line, "#") {
+			lines = append(lines, line)
+		}
+	}
+	return lines, sc.Err()
 }
