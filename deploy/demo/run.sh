@@ -45,7 +45,7 @@ for p in "$c2s_port" "$comp_port" "$redis_port" "${http##*:}"; do
 done
 
 rm -rf "$dir"
-mkdir -p "$dir/prosody/data" "$dir/redis"
+mkdir -p "$dir/prosody/data" "$dir/prosody/certs" "$dir/redis" # certs: empty, so Prosody finds nothing to complain about
 pids=()
 cleanup() {
   trap - EXIT INT TERM
