@@ -31,26 +31,14 @@ func startReal(t *testing.T, a *testenv.APNs, cfg Config) *harness {
 	return start(t, nil, cfg)
 }
 
-// waitFor polls cond until it holds; it fails t after waitLong.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // settle waits until every push accepted so far has ended.
 func (h *harness) settle(t *testing.T) {
 	t.Helper()
-	waitFor(t, "the push to end", func() bool {
+	testenv.Eventually(t, waitLong, func() bool {
 		h.s.mu.Lock()
 		defer h.s.mu.Unlock()
 		return h.s.pending == 0
-	})
+	}, "the push to end")
 }
 
 func requestsFor(a *testenv.APNs, token string) []testenv.Request {
@@ -338,7 +326,7 @@ func TestAPNsSlowAnswer(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("gave up after %v", took)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Settled: the push reached its final result, so no request can follow.
 	if n := len(requestsFor(a, tokSlow)); n != 1 {
 		t.Errorf("%d requests, want 1: nothing after the deadline", n)
 	}
@@ -357,7 +345,7 @@ func TestAPNsNetworkError(t *testing.T) {
 	h := start(t, nil, Config{Endpoint: "https://" + addr, RetryMin: 50 * time.Millisecond, RetryMax: 100 * time.Millisecond})
 
 	h.push(t, voipPush(tokDown, time.Now().Add(500*time.Millisecond)))
-	waitFor(t, "the push to end", func() bool { return count(h.s.m.pushes, "voip", "deadline") == 1 })
+	testenv.Eventually(t, waitLong, func() bool { return count(h.s.m.pushes, "voip", "deadline") == 1 }, "the push to end at its deadline")
 	if n := count(h.s.m.retries, "voip", "network"); n < 2 {
 		t.Errorf("retries{network} = %d, want several", n)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/jinglepush/jinglepush/sessions"
 )
 
 // job is one accepted push and its retry state.
@@ -299,21 +301,21 @@ func (s *Sender) noAnswer(err error, deadline time.Time) answer {
 	return a
 }
 
-// removeToken hands a token APNs called dead to the TokenRemover.
+// removeToken hands a token APNs called dead back to sessions.
 func (s *Sender) removeToken(j *job) {
 	n, a := &j.n, j.last
 	log := s.logger(j).With("result", a.result)
 	if !a.at.IsZero() {
 		log = log.With("invalid_since", a.at)
 	}
-	if s.remover == nil || n.Account == "" || n.DeviceID == "" {
+	if s.feedback == nil || n.Account == "" || n.DeviceID == "" {
 		s.m.removeFailures.Inc()
 		log.Warn("APNs says the token is dead, but no device can be removed")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
 	defer cancel()
-	removed, err := s.remover.RemoveToken(ctx, DeadToken{Account: n.Account, DeviceID: n.DeviceID, Token: n.Token, InvalidSince: a.at})
+	removed, err := s.feedback.TokenDead(ctx, sessions.DeadToken{Account: n.Account, DeviceID: n.DeviceID, Token: n.Token, InvalidSince: a.at})
 	if err != nil {
 		s.m.removeFailures.Inc()
 		log.Error("APNs says the token is dead, but it could not be removed", "error", redact(err.Error(), n.Token))

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jinglepush/jinglepush/sessions"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -156,14 +157,17 @@ func (f *memAPNs) RoundTrip(r *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-// removals is a TokenRemover that remembers what it was told.
+// removals is a sessions.Feedback that remembers the dead tokens it was
+// told of; every call still rings.
 type removals struct {
 	mu   sync.Mutex
 	got  []string // "account device token"
 	fail error
 }
 
-func (r *removals) RemoveToken(_ context.Context, t DeadToken) (bool, error) {
+func (r *removals) StillRinging(context.Context, sessions.CallKey) (bool, error) { return true, nil }
+
+func (r *removals) TokenDead(_ context.Context, t sessions.DeadToken) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, t.Account+" "+t.DeviceID+" "+t.Token)

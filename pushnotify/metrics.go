@@ -13,13 +13,14 @@ type metrics struct {
 	removed        *prometheus.CounterVec   // reason: dead tokens removed
 	kept           prometheus.Counter       // dead-token answers older than the token's registration
 	removeFailures prometheus.Counter
-	unhealthy      *prometheus.GaugeVec // bundle_id, environment, topic
-	certExpiry     *prometheus.GaugeVec // bundle_id
+	unhealthy      *prometheus.GaugeVec   // bundle_id, environment, topic
+	certExpiry     *prometheus.GaugeVec   // bundle_id
+	skipped        *prometheus.CounterVec // decision, reason: decisions no push can carry
 }
 
 // gauges are read when the registry is scraped.
 type gauges struct {
-	queued, retrying, inflight func() float64
+	queued, retrying, inflight, unfinished func() float64
 }
 
 func newMetrics(reg prometheus.Registerer, g gauges) *metrics {
@@ -62,11 +63,15 @@ func newMetrics(reg prometheus.Registerer, g gauges) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "certificate_expiry_timestamp_seconds",
 			Help: "When the client certificate of an app with certificate auth expires (unix seconds).",
 		}, []string{"bundle_id"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "skipped_total",
+			Help: "Decisions that no APNs push can carry, by decision (call_end, message) and reason (no_alert_token: the device has only a PushKit token, which may only announce calls).",
+		}, []string{"decision", "reason"}),
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.pushes, m.requests, m.retries, m.dropped, m.removed, m.kept, m.removeFailures, m.unhealthy, m.certExpiry,
+	reg.MustRegister(m.pushes, m.requests, m.retries, m.dropped, m.removed, m.kept, m.removeFailures, m.unhealthy, m.certExpiry, m.skipped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "queue_length",
 			Help: "Pushes waiting for a sender.",
@@ -79,6 +84,10 @@ func newMetrics(reg prometheus.Registerer, g gauges) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "inflight_requests",
 			Help: "APNs requests waiting for an answer.",
 		}, g.inflight),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "unfinished_pushes",
+			Help: "Pushes accepted and not yet at a final result: queued, being sent or waiting for a retry. 0 means the sender is idle.",
+		}, g.unfinished),
 	)
 	return m
 }

@@ -28,7 +28,7 @@ const (
 // Call is what a push tells the app of a call.
 type Call struct {
 	ID        string    // the JMI id (= Jingle sid)
-	UUID      string    // the CallKit UUID (jingle.CallUUID)
+	UUID      string    // the CallKit UUID (CallUUID)
 	From      string    // the caller's full JID
 	Caller    string    // the caller's bare JID
 	Media     []string  // "audio", "video"

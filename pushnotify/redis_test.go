@@ -20,13 +20,6 @@ import (
 	"github.com/jinglepush/jinglepush/sessions"
 )
 
-// removerFunc adapts a function to pushnotify.TokenRemover.
-type removerFunc func(ctx context.Context, t pushnotify.DeadToken) (bool, error)
-
-func (f removerFunc) RemoveToken(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
-	return f(ctx, t)
-}
-
 // A call rings, APNs answers 410 Unregistered for the device's VoIP token,
 // and the token is gone from Redis: the whole device when it had no other
 // token, with its XEP-0357 node.
@@ -58,18 +51,15 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var svc *sessions.Service
 	sender, err := pushnotify.New(pushnotify.Config{
 		Apps:     []pushnotify.App{{BundleID: bundle, Environment: pushnotify.Production, TeamID: "TEAM123456", KeyID: "KEY1234567", AuthKey: key}},
 		Endpoint: a.URL, RootCAs: a.CertPool(),
-	}, removerFunc(func(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
-		return svc.RemoveToken(ctx, t)
-	}), nil, reg)
+	}, store, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sender.Close(ctx) })
-	svc = sessions.NewService(store, sender, sessions.Config{
+	svc := sessions.NewService(store, sender, sessions.Config{
 		ServedDomains: []string{"example.com"},
 		Apps:          []sessions.App{{BundleID: bundle, Environment: pushnotify.Production}},
 	}, nil, nil)
@@ -97,14 +87,6 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 		}
 		return d, true
 	}
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(end) {
-				t.Fatalf("timed out waiting until %s", what)
-			}
-		}
-	}
 	ring := func(id string) {
 		t.Helper()
 		err := svc.Call(ctx, jingle.CallEvent{
@@ -124,10 +106,10 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 	}
 	ring("c1")
 	a.Wait(t, 1, 10*time.Second)
-	waitUntil("the VoIP token is gone from Redis", func() bool {
+	testenv.Eventually(t, 10*time.Second, func() bool {
 		d, ok := stored("iphone")
 		return ok && d.VoIPToken == ""
-	})
+	}, "the VoIP token to be gone from Redis")
 	if d, _ := stored("iphone"); d.Token != alertTok {
 		t.Errorf("the alert token went too: %+v", d)
 	}
@@ -139,11 +121,11 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 	}
 	ring("c2")
 	// The device goes first, then its node index (another key, another slot).
-	waitUntil("the device and its node are gone from Redis", func() bool {
+	testenv.Eventually(t, 10*time.Second, func() bool {
 		_, ok := stored("ipad")
 		n, _ := rdb.Exists(ctx, "test:node:"+ipad.Node).Result()
 		return !ok && n == 0
-	})
+	}, "the device and its node to be gone from Redis")
 	if n, _ := rdb.Exists(ctx, "test:node:"+ipad.Node).Result(); n != 0 {
 		t.Error("the node of the removed device is still in Redis")
 	}
@@ -154,7 +136,7 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 	// A 410 older than the registration: the token is valid again and stays.
 	register("mac", againTok, "")
 	ring("c3")
-	waitUntil("the stale 410 is counted", func() bool { return counter(t, reg, "jinglepush_apns_tokens_kept_total") == 1 })
+	testenv.Eventually(t, 10*time.Second, func() bool { return counter(t, reg, "jinglepush_apns_tokens_kept_total") == 1 }, "the stale 410 to be counted")
 	if d, ok := stored("mac"); !ok || d.VoIPToken != againTok {
 		t.Errorf("a token registered after APNs found it invalid was removed: %+v %v", d, ok)
 	}

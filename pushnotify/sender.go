@@ -17,6 +17,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sideshow/apns2/token"
+
+	"github.com/jinglepush/jinglepush/sessions"
 )
 
 // Errors of Push.
@@ -33,23 +35,7 @@ var (
 	ErrInvalid = errors.New("pushnotify: invalid notification")
 )
 
-// DeadToken is a device token APNs called dead.
-type DeadToken struct {
-	Account, DeviceID, Token string
-	// InvalidSince is when APNs last found the token invalid (the
-	// timestamp of a 410 answer); zero when APNs gave no time.
-	InvalidSince time.Time
-}
-
-// TokenRemover is told about tokens APNs called dead (package sessions).
-// It removes the token unless the device registered it again after
-// InvalidSince (Apple: a token registered after that time is valid again),
-// and reports whether it did.
-type TokenRemover interface {
-	RemoveToken(ctx context.Context, t DeadToken) (removed bool, err error)
-}
-
-// removeTimeout bounds one RemoveToken call.
+// removeTimeout bounds one Feedback.TokenDead call.
 const removeTimeout = 2 * time.Second
 
 // Config tunes a Sender. Zero values take the defaults in brackets.
@@ -69,6 +55,8 @@ type Config struct {
 	DefaultDeadline time.Duration // for pushes without a deadline [10m]
 	// DrainTimeout bounds Close when its context has no deadline [10s].
 	DrainTimeout time.Duration
+	// Alerts are the texts of visible pushes; empty ones take the defaults.
+	Alerts Alerts
 
 	// roundTripper replaces the HTTP/2 transport of every client (tests:
 	// an in-memory APNs whose timing runs under testing/synctest).
@@ -95,6 +83,15 @@ func (c *Config) setDefaults() {
 	defDur(&c.DefaultDeadline, 10*time.Minute)
 	defDur(&c.DrainTimeout, 10*time.Second)
 	c.RetryMax = max(c.RetryMax, c.RetryMin)
+	texts := DefaultAlerts()
+	defText := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	defText(&c.Alerts.Incoming, texts.Incoming)
+	defText(&c.Alerts.Missed, texts.Missed)
+	defText(&c.Alerts.Message, texts.Message)
 }
 
 // Sender sends Notifications to APNs: Push queues them, a fixed number of
@@ -102,12 +99,12 @@ func (c *Config) setDefaults() {
 // attempt on a timer, not in a sender, so fresh call pushes never queue
 // behind the backoff of others.
 type Sender struct {
-	cfg     Config
-	log     *slog.Logger
-	remover TokenRemover
-	m       *metrics
-	apps    map[string]*App
-	clients map[clientKey]*client
+	cfg      Config
+	log      *slog.Logger
+	feedback sessions.Feedback // dead tokens go back, "still ringing?" is asked; may be nil
+	m        *metrics
+	apps     map[string]*App
+	clients  map[clientKey]*client
 
 	// queue holds the pushes waiting for a sender: fresh ones and retries
 	// whose time came. Its capacity is limit, so sending to it never blocks.
@@ -132,23 +129,25 @@ type Sender struct {
 	closeErr  error
 }
 
-// New builds a Sender and starts its senders. remover may be nil.
-func New(cfg Config, remover TokenRemover, log *slog.Logger, reg prometheus.Registerer) (*Sender, error) {
+// New builds a Sender and starts its senders. feedback, which may be nil,
+// hears of dead tokens and is asked whether a call still rings before its
+// push is retried.
+func New(cfg Config, feedback sessions.Feedback, log *slog.Logger, reg prometheus.Registerer) (*Sender, error) {
 	cfg.setDefaults()
 	cfg.Apps = slices.Clone(cfg.Apps) // New settles their environment
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sender{
-		cfg:     cfg,
-		log:     log.With("component", "pushnotify"),
-		remover: remover,
-		apps:    make(map[string]*App),
-		clients: make(map[clientKey]*client),
-		limit:   cfg.QueueSize + cfg.Workers,
-		waiting: make(map[*job]struct{}),
-		drained: make(chan struct{}),
-		quit:    make(chan struct{}),
+		cfg:      cfg,
+		log:      log.With("component", "pushnotify"),
+		feedback: feedback,
+		apps:     make(map[string]*App),
+		clients:  make(map[clientKey]*client),
+		limit:    cfg.QueueSize + cfg.Workers,
+		waiting:  make(map[*job]struct{}),
+		drained:  make(chan struct{}),
+		quit:     make(chan struct{}),
 	}
 	s.queue = make(chan *job, s.limit)
 	s.stop, s.stopNow = context.WithCancel(context.Background())
@@ -159,7 +158,8 @@ func New(cfg Config, remover TokenRemover, log *slog.Logger, reg prometheus.Regi
 			defer s.mu.Unlock()
 			return float64(len(s.waiting))
 		},
-		inflight: func() float64 { return float64(s.inflight.Load()) },
+		inflight:   func() float64 { return float64(s.inflight.Load()) },
+		unfinished: func() float64 { return float64(s.Unfinished()) },
 	})
 
 	signers := make(map[string]*signer) // one JWT per signing key
@@ -228,6 +228,14 @@ func (s *Sender) checkCertificate(app *App) {
 	case left < 30*24*time.Hour:
 		log.Warn("the app's APNs certificate expires soon: renew it in the Apple developer account", "days_left", int(left.Hours()/24))
 	}
+}
+
+// Unfinished is how many pushes were accepted and have not reached a final
+// result: queued, being sent or waiting for a retry. 0 means idle.
+func (s *Sender) Unfinished() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
 }
 
 // HasApp reports whether bundleID is a configured app.

@@ -2,7 +2,6 @@ package sessions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/jinglepush/jinglepush/internal/testenv"
 	"github.com/jinglepush/jinglepush/jingle"
-	"github.com/jinglepush/jinglepush/pushnotify"
 )
 
 const (
@@ -22,24 +20,54 @@ const (
 	alertToken = "bbbb000000000000000000000000000000000000000000000000000000000001"
 )
 
-// recorder is a Pusher that keeps what it is given.
+// decision is one thing the Service told its Notifier.
+type decision struct {
+	Kind     string // how an APNs push would carry it: voip, alert or background
+	DeviceID string
+	Token    string // the device's token for that push
+	Wake     *Wake
+	End      *CallEnd
+	Message  *Message
+}
+
+// recorder is a Notifier that keeps what it is given.
 type recorder struct {
 	mu   sync.Mutex
-	got  []pushnotify.Notification
+	got  []decision
 	fail error
 }
 
-func (r *recorder) Push(_ context.Context, n pushnotify.Notification) error {
+func (r *recorder) add(d decision) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {
 		return r.fail
 	}
-	r.got = append(r.got, n)
+	r.got = append(r.got, d)
 	return nil
 }
 
-func (r *recorder) take() []pushnotify.Notification {
+func (r *recorder) Wake(_ context.Context, w Wake) error {
+	d := decision{Kind: string(w.Kind), DeviceID: w.Device.ID, Token: w.Device.VoIPToken, Wake: &w}
+	if w.Kind == WakeAlert {
+		d.Token = w.Device.Token
+	}
+	return r.add(d)
+}
+
+func (r *recorder) CallEnded(_ context.Context, e CallEnd) error {
+	kind := "background"
+	if e.State.Unanswered() {
+		kind = "alert"
+	}
+	return r.add(decision{Kind: kind, DeviceID: e.Device.ID, Token: e.Device.Token, End: &e})
+}
+
+func (r *recorder) Message(_ context.Context, m Message) error {
+	return r.add(decision{Kind: "alert", DeviceID: m.Device.ID, Token: m.Device.Token, Message: &m})
+}
+
+func (r *recorder) take() []decision {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	got := r.got
@@ -154,10 +182,10 @@ func (f *fixture) publish(t *testing.T, d Device, secret string) error {
 	})
 }
 
-func kinds(ns []pushnotify.Notification) string {
+func kinds(ds []decision) string {
 	var s []string
-	for _, n := range ns {
-		s = append(s, string(n.Kind)+":"+n.DeviceID)
+	for _, d := range ds {
+		s = append(s, d.Kind+":"+d.DeviceID)
 	}
 	return strings.Join(s, ",")
 }
@@ -245,27 +273,15 @@ func TestProposeWaking(t *testing.T) {
 	if kinds(got) != "voip:dev1" {
 		t.Fatalf("pushes %s, want voip:dev1", kinds(got))
 	}
-	n := got[0]
-	if n.Token != voipToken || n.Topic() != "com.example.chat.voip" || n.Priority() != 10 ||
-		n.CollapseID != jingle.CallUUID("alice@example.com", "c1") || !n.Expiration.Equal(f.clock.Now().Add(45*time.Second)) {
-		t.Errorf("VoIP push %+v", n)
+	// What the push carries of it is pushnotify's (TestWakeNotification).
+	w := got[0].Wake
+	if got[0].Token != voipToken || w.Kind != WakeVoIP || w.Why != WhyPresence || w.Device.BundleID != "com.example.chat" {
+		t.Errorf("wake %+v", w)
 	}
-	var body struct {
-		Account string `json:"account"`
-		Call    struct {
-			ID, UUID, From, Caller string
-			Media                  []string
-			SentAt                 int64 `json:"sent_at"`
-			ExpiresAt              int64 `json:"expires_at"`
-		} `json:"call"`
-	}
-	if err := json.Unmarshal(n.Payload, &body); err != nil {
-		t.Fatal(err)
-	}
-	if body.Account != "bob@example.com" || body.Call.ID != "c1" || body.Call.From != "alice@example.com/pc" ||
-		body.Call.Caller != "alice@example.com" || body.Call.SentAt != f.clock.Now().UnixMilli() ||
-		body.Call.ExpiresAt != f.clock.Now().Add(45*time.Second).UnixMilli() || len(body.Call.Media) != 1 {
-		t.Errorf("payload %s", n.Payload)
+	c := w.Call
+	if c.Account != "bob@example.com" || c.ID != "c1" || c.From != "alice@example.com/pc" || c.Caller != "alice@example.com" ||
+		!c.Created.Equal(f.clock.Now()) || !c.Deadline.Equal(f.clock.Now().Add(45*time.Second)) || len(c.Media) != 1 {
+		t.Errorf("call %+v", c)
 	}
 
 	// The same propose again (a second copy, another process): nothing.
@@ -331,9 +347,9 @@ func TestTwoDevicesAndAlertOnly(t *testing.T) {
 	if kinds(got) != "alert:ipad" {
 		t.Fatalf("undeliverable copy: %s", kinds(got))
 	}
-	if got[0].Token != alertToken || got[0].Topic() != "com.example.chat" || got[0].CollapseID != jingle.CallUUID("alice@example.com", "c1") ||
-		!strings.Contains(string(got[0].Payload), `"event":"incoming"`) || !strings.Contains(string(got[0].Payload), "Incoming call from alice@example.com") {
-		t.Errorf("incoming alert %+v %s", got[0], got[0].Payload)
+	if w := got[0].Wake; got[0].Token != alertToken || w.Kind != WakeAlert || w.Device.BundleID != "com.example.chat" ||
+		w.Call.Caller != "alice@example.com" || w.Call.ID != "c1" {
+		t.Errorf("incoming alert %+v", w)
 	}
 
 	// The caller gives up: both get the missed-call alert on the regular
@@ -343,10 +359,10 @@ func TestTwoDevicesAndAlertOnly(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("retract: %s", kinds(got))
 	}
-	for _, n := range got {
-		if n.Kind != pushnotify.KindAlert || n.Token != alertToken || n.CollapseID != jingle.CallUUID("alice@example.com", "c1") ||
-			!strings.Contains(string(n.Payload), `"event":"missed"`) {
-			t.Errorf("missed alert %+v %s", n, n.Payload)
+	for _, d := range got {
+		if d.End == nil || d.Token != alertToken || d.End.State != EndCancelled || !d.End.State.Unanswered() ||
+			d.End.Call.Caller != "alice@example.com" || d.End.Call.ID != "c1" {
+			t.Errorf("missed alert %+v", d)
 		}
 	}
 	// No second VoIP push after the end, whatever comes.
@@ -372,9 +388,17 @@ func TestCallPushWantedWhileRinging(t *testing.T) {
 	if k := kinds(wakes); k != "alert:ipad,voip:iphone" && k != "voip:iphone,alert:ipad" {
 		t.Fatalf("propose: %s", kinds(wakes))
 	}
-	for _, n := range wakes {
-		if n.Wanted == nil || !n.Wanted(ctx) {
-			t.Fatalf("%s push of a ringing call: not wanted", n.Kind)
+	ringing := func(d decision) bool {
+		t.Helper()
+		ok, err := f.store.StillRinging(ctx, d.Wake.Call.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for _, d := range wakes {
+		if !ringing(d) {
+			t.Fatalf("%s push of a ringing call: not wanted", d.Kind)
 		}
 	}
 
@@ -387,9 +411,9 @@ func TestCallPushWantedWhileRinging(t *testing.T) {
 	if err := other.Call(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range wakes {
-		if n.Wanted(ctx) {
-			t.Errorf("%s push of a retracted call: still wanted", n.Kind)
+	for _, d := range wakes {
+		if ringing(d) {
+			t.Errorf("%s push of a retracted call: still wanted", d.Kind)
 		}
 	}
 
@@ -402,16 +426,17 @@ func TestCallPushWantedWhileRinging(t *testing.T) {
 	if err := f.rdb.Del(ctx, f.store.keys.call("bob@example.com", callRef("alice@example.com", "c2"))).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if wakes[0].Wanted(ctx) {
+	if ringing(wakes[0]) {
 		t.Error("push of an expired call: still wanted")
 	}
 
-	// Redis down: the retry goes ahead (fail open).
+	// Redis down: sessions cannot tell, and says so (pushnotify then
+	// retries: TestStillRingingUnknownRetries).
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c3", nil)
 	wakes = f.push.take()
 	f.rdb.Close()
-	if !wakes[0].Wanted(ctx) {
-		t.Error("Redis unreachable: the retry is dropped, want it sent")
+	if _, err := f.store.StillRinging(ctx, wakes[0].Wake.Call.Key()); err == nil {
+		t.Error("Redis unreachable: StillRinging answered without an error")
 	}
 }
 
@@ -427,16 +452,15 @@ func TestAnsweredAndDeclinedElsewhere(t *testing.T) {
 	// bob answers on the mac: only the iphone hears of it.
 	f.call(t, jingle.ActionProceed, "bob@example.com/desk", "alice@example.com/pc", "c1", nil)
 	got := f.push.take()
-	if kinds(got) != "background:iphone" || got[0].Priority() != 5 || !strings.Contains(string(got[0].Payload), `"event":"answered-elsewhere"`) ||
-		!strings.Contains(string(got[0].Payload), `"content-available":1`) {
-		t.Fatalf("answered elsewhere: %s %s", kinds(got), got[0].Payload)
+	if kinds(got) != "background:iphone" || got[0].End.State != EndAnswered || got[0].Token != alertToken {
+		t.Fatalf("answered elsewhere: %s %+v", kinds(got), got[0].End)
 	}
 
 	// XEP-0353 accept to the callee's own bare JID, then reject.
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c2", nil)
 	f.push.take()
 	f.call(t, jingle.ActionReject, "bob@example.com/desk", "bob@example.com", "c2", nil)
-	if got := f.push.take(); kinds(got) != "background:iphone" || !strings.Contains(string(got[0].Payload), "declined-elsewhere") {
+	if got := f.push.take(); kinds(got) != "background:iphone" || got[0].End.State != EndDeclined {
 		t.Fatalf("declined elsewhere: %s", kinds(got))
 	}
 	// Ended calls stay ended.
@@ -467,7 +491,7 @@ func TestRingTimeout(t *testing.T) {
 	}
 	wg.Wait()
 	got := f.push.take()
-	if kinds(got) != "alert:iphone" || !strings.Contains(string(got[0].Payload), "Missed call from alice@example.com") {
+	if kinds(got) != "alert:iphone" || got[0].End.State != EndMissed || got[0].End.Call.Caller != "alice@example.com" {
 		t.Fatalf("timeout: %s", kinds(got))
 	}
 	if n, _ := f.rdb.ZCard(ctx, "test:timers").Result(); n != 0 {
@@ -561,8 +585,7 @@ func TestPublish(t *testing.T) {
 	f.clock.add(2 * time.Second)
 	f.svc.FireTimers(ctx)
 	got := f.push.take()
-	if kinds(got) != "alert:iphone" || got[0].Token != alertToken || !strings.Contains(string(got[0].Payload), `"mutable-content":1`) ||
-		!strings.Contains(string(got[0].Payload), "New Message!") {
+	if kinds(got) != "alert:iphone" || got[0].Token != alertToken || got[0].Message == nil || got[0].Message.Body != "New Message!" {
 		t.Fatalf("message alert: %s", kinds(got))
 	}
 
@@ -710,7 +733,7 @@ func TestDeadTokenAndRequeue(t *testing.T) {
 	d := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
 	dead := func(token string, since time.Time) bool {
 		t.Helper()
-		removed, err := f.svc.RemoveToken(ctx, pushnotify.DeadToken{Account: "bob@example.com", DeviceID: "iphone", Token: token, InvalidSince: since})
+		removed, err := f.store.TokenDead(ctx, DeadToken{Account: "bob@example.com", DeviceID: "iphone", Token: token, InvalidSince: since})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -744,7 +767,7 @@ func TestDeadTokenAndRequeue(t *testing.T) {
 
 	// A push the sender refuses leaves the device free for the next copy.
 	f.register(t, "bob@example.com", "phone", "iphone", voipToken, "")
-	f.push.fail = pushnotify.ErrQueueFull
+	f.push.fail = errors.New("queue full")
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
 	f.push.fail = nil
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", undeliverable)

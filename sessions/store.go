@@ -3,7 +3,6 @@ package sessions
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -39,8 +38,9 @@ var (
 	allScripts       = []*redis.Script{proposeScript, endScript, publishScript, messageDueScript, registerScript, removeScript}
 )
 
-// script is a Lua script behind the device helpers of lua/device.lua.
-func script(body string) *redis.Script { return redis.NewScript(deviceLua + body) }
+// script is a Lua script behind the status names (status.go) and the
+// device helpers of lua/device.lua.
+func script(body string) *redis.Script { return redis.NewScript(luaPrelude() + deviceLua + body) }
 
 // Store is the Redis layer: one method per atomic step, no policy. The
 // Service on top of it decides what the steps mean for pushes.
@@ -48,11 +48,12 @@ type Store struct {
 	rdb   redis.UniversalClient
 	keys  keys
 	batch *proposeBatcher
+	cache *deviceCache // what Redis last said of each account's devices, for the fail-open path
 }
 
 // NewStore returns a Store that keeps its keys under prefix.
 func NewStore(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, keys: keys{prefix: prefix}, batch: newProposeBatcher(rdb, 64)}
+	return &Store{rdb: rdb, keys: keys{prefix: prefix}, batch: newProposeBatcher(rdb, 64), cache: newDeviceCache(100_000, 24*time.Hour)}
 }
 
 // Ping reports whether Redis answers.
@@ -136,185 +137,4 @@ func num(res []any, i int) int64 {
 
 func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
-}
-
-// ---- devices ----------------------------------------------------------------
-
-// errFull is register.lua's answer for an account at its device limit.
-var errFull = errors.New("sessions: device limit reached")
-
-// putDevice stores d (see register.lua) and returns the device as stored:
-// an existing device keeps its node and secret.
-func (s *Store) putDevice(ctx context.Context, account string, d Device, max int, ttl time.Duration) (Device, error) {
-	raw, err := d.marshal()
-	if err != nil {
-		return Device{}, err
-	}
-	res, err := s.run(ctx, registerScript, []string{s.keys.devices(account)}, d.ID, raw, max, ttl.Milliseconds())
-	if err != nil {
-		return Device{}, fmt.Errorf("sessions: register: %w", err)
-	}
-	if str(res, 0) == "full" {
-		return Device{}, errFull
-	}
-	stored, err := parseDevice(str(res, 1))
-	if err != nil {
-		return Device{}, fmt.Errorf("sessions: register: %w", err)
-	}
-	// The node index lives outside the account's slot, so it is written after
-	// the device. Writing it on every registration also repairs an index lost
-	// to a crash between the two steps.
-	if err := s.rdb.Set(ctx, s.keys.node(stored.Node), nodeValue(account, stored.ID), ttl).Err(); err != nil {
-		return Device{}, fmt.Errorf("sessions: register node: %w", err)
-	}
-	return stored, nil
-}
-
-// removeDevice removes a device, or only the given token of it; it reports
-// whether the whole device went away.
-func (s *Store) removeDevice(ctx context.Context, account, deviceID, token string, invalidSince time.Time) (status string, err error) {
-	since := ""
-	if !invalidSince.IsZero() {
-		since = invalidSince.UTC().Format(time.RFC3339) // as Device.Registered: comparable as strings
-	}
-	res, err := s.run(ctx, removeScript, []string{s.keys.devices(account)}, deviceID, token, since)
-	if err != nil {
-		return "", fmt.Errorf("sessions: remove device: %w", err)
-	}
-	status = str(res, 0)
-	if status != "removed" {
-		return status, nil
-	}
-	if node := str(res, 1); node != "" {
-		// Only remove the index if it still points at this device.
-		key := s.keys.node(node)
-		if v, err := s.rdb.Get(ctx, key).Result(); err == nil && v == nodeValue(account, deviceID) {
-			s.rdb.Del(ctx, key)
-		}
-	}
-	return status, nil
-}
-
-// devices returns every device of an account.
-func (s *Store) devices(ctx context.Context, account string) ([]Device, error) {
-	m, err := s.rdb.HGetAll(ctx, s.keys.devices(account)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("sessions: devices: %w", err)
-	}
-	out := make([]Device, 0, len(m))
-	for _, raw := range m {
-		d, err := parseDevice(raw)
-		if err != nil {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-// deviceByNode finds the account and device a XEP-0357 node belongs to.
-func (s *Store) deviceByNode(ctx context.Context, node string) (string, Device, error) {
-	v, err := s.rdb.Get(ctx, s.keys.node(node)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", Device{}, ErrUnknownNode
-	}
-	if err != nil {
-		return "", Device{}, fmt.Errorf("sessions: node lookup: %w", err)
-	}
-	account, id, ok := strings.Cut(v, "\n")
-	if !ok {
-		return "", Device{}, ErrUnknownNode
-	}
-	raw, err := s.rdb.HGet(ctx, s.keys.devices(account), id).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", Device{}, ErrUnknownNode
-	}
-	if err != nil {
-		return "", Device{}, fmt.Errorf("sessions: node lookup: %w", err)
-	}
-	d, err := parseDevice(raw)
-	if err != nil || d.Node != node {
-		return "", Device{}, ErrUnknownNode
-	}
-	return account, d, nil
-}
-
-func nodeValue(account, deviceID string) string { return account + "\n" + deviceID }
-
-// ---- presence ---------------------------------------------------------------
-
-func (s *Store) setPresence(ctx context.Context, account, resource string, available bool, at time.Time, ttl time.Duration) error {
-	key := s.keys.presence(account)
-	var err error
-	if available {
-		_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, key, resource, ms(at))
-			p.PExpire(ctx, key, ttl)
-			return nil
-		})
-	} else {
-		err = s.rdb.HDel(ctx, key, resource).Err()
-	}
-	if err != nil {
-		return fmt.Errorf("sessions: presence: %w", err)
-	}
-	return nil
-}
-
-// ---- timers -----------------------------------------------------------------
-
-// Timer members: "c\n<account>\n<ref>" for a ring timeout, "m\n<account>\n<device>"
-// for a held message alert. '\n' never appears in a JID or device id.
-const (
-	timerCall    = "c"
-	timerMessage = "m"
-)
-
-func timerMember(kind, account, rest string) string { return kind + "\n" + account + "\n" + rest }
-
-func parseTimer(member string) (kind, account, rest string, ok bool) {
-	kind, tail, ok := strings.Cut(member, "\n")
-	if !ok {
-		return "", "", "", false
-	}
-	account, rest, ok = strings.Cut(tail, "\n")
-	return kind, account, rest, ok
-}
-
-// dueTimers returns up to limit timer members due at now.
-func (s *Store) dueTimers(ctx context.Context, now time.Time, limit int64) ([]string, error) {
-	m, err := s.rdb.ZRangeByScore(ctx, s.keys.timers(), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(ms(now), 10), Count: limit,
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("sessions: timers: %w", err)
-	}
-	return m, nil
-}
-
-func (s *Store) addTimer(ctx context.Context, member string, due time.Time) error {
-	return s.rdb.ZAddNX(ctx, s.keys.timers(), redis.Z{Score: float64(ms(due)), Member: member}).Err()
-}
-
-func (s *Store) doneTimer(ctx context.Context, member string) error {
-	return s.rdb.ZRem(ctx, s.keys.timers(), member).Err()
-}
-
-// unwake forgets that a device was woken for a call, so that a later copy of
-// its propose can wake it again (used when its push could not be queued).
-func (s *Store) unwake(ctx context.Context, account, ref, deviceID string) error {
-	return s.rdb.HDel(ctx, s.keys.woken(account, ref), deviceID).Err()
-}
-
-// ringing reports whether a call is still ringing. A call whose key expired
-// is not.
-func (s *Store) ringing(ctx context.Context, account, ref string) (bool, error) {
-	state, err := s.rdb.HGet(ctx, s.keys.call(account, ref), "state").Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("sessions: call state: %w", err)
-	}
-	return state == StateRinging, nil
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jinglepush/jinglepush/internal/testenv"
-	"github.com/jinglepush/jinglepush/jingle"
+	"github.com/jinglepush/jinglepush/pushnotify"
 )
 
 // The call lifecycle of DESIGN.md section 4, scenario by scenario, on each
@@ -71,7 +71,7 @@ func TestCallLifecycle(t *testing.T) {
 			send(t, ac, jmi("retract", bob, id))
 			send(t, ac, propose(bob, id)) // a late duplicate must not ring again
 			got := s.pushes(2)
-			callUUID := jingle.CallUUID(alice, id)
+			callUUID := pushnotify.CallUUID(alice, id)
 			if got[0].Header.Get("apns-push-type") != "voip" || body(t, got[0]).Call.UUID != callUUID {
 				t.Errorf("first push %v %s", got[0].Header, got[0].Body)
 			}
@@ -222,7 +222,7 @@ func TestCallLifecycle(t *testing.T) {
 			ac := s.login(alice, "pc", false)
 			send(t, ac, propose(bob, uuid.NewString()))
 			s.waitMetric(`jinglepush_calls_wakes_total{kind="voip",why="publish"}`, 1)
-			time.Sleep(2 * time.Second) // past the message hold
+			s.waitMetric(`jinglepush_push_held_messages_total{outcome="call"}`, 1) // the hold ended: the call claimed it
 			got := s.pushes(1)
 			if got[0].Token != d.voip {
 				t.Errorf("push to %s", got[0].Token)
@@ -310,8 +310,8 @@ func TestCallLifecycle(t *testing.T) {
 			s.hibernate(bc)
 			cc := s.login(carol, "pc", false)
 			send(t, cc, "<message to='"+bob+"' type='chat' id='typing'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
-			s.waitMetric(`jinglepush_push_publishes_total{outcome="empty"}`, 1)
-			time.Sleep(3 * time.Second) // past the message hold
+			s.waitMetric(`jinglepush_push_publishes_total{outcome="empty"}`, 1) // never held: nothing is due later
+			s.settle()
 			if got := s.apns.Requests(); len(got) != 0 {
 				t.Errorf("%d pushes for a chat state", len(got))
 			}
@@ -336,11 +336,11 @@ func TestStaleProposeNeverRings(t *testing.T) {
 	ac := s.login(alice, "pc", false)
 	off := srv.xmpp.LogOffset()
 	send(t, ac, propose(bob, uuid.NewString()))
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // the queued propose grows older than stale_after
 	s.start()
 	srv.xmpp.WaitForLog(t, off, "Hibernating too long", 15*time.Second)
 	s.waitMetric(`jinglepush_calls_events_total{action="propose",outcome="stale"}`, 1)
-	time.Sleep(time.Second)
+	s.settle()
 	if got := s.apns.Requests(); len(got) != 0 {
 		t.Errorf("%d pushes for a stale propose", len(got))
 	}

@@ -156,14 +156,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	var svc *sessions.Service
+	// The store hears back from the sender (dead tokens, "does this call
+	// still ring?"); the service decides and tells the sender.
 	sender, err := pushnotify.New(pushnotify.Config{
 		Apps: apps, Endpoint: cfg.APNs.Endpoint, RootCAs: roots, DryRun: cfg.APNs.DryRun,
 		Workers: cfg.APNs.Workers, QueueSize: cfg.APNs.QueueSize, MaxInflight: cfg.APNs.MaxInflight,
 		Timeout: cfg.APNs.Timeout, RetryMin: cfg.APNs.RetryMin, RetryMax: cfg.APNs.RetryMax,
-	}, removerFunc(func(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
-		return svc.RemoveToken(ctx, t)
-	}), log, reg)
+		Alerts: pushnotify.Alerts(cfg.Alerts),
+	}, store, log, reg)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	for i, a := range apps {
 		svcApps[i] = sessions.App{BundleID: a.BundleID, Environment: a.Environment}
 	}
-	svc = sessions.NewService(store, sender, sessions.Config{
+	svc := sessions.NewService(store, sender, sessions.Config{
 		ServedDomains: cfg.XMPP.ServedDomains,
 		Apps:          svcApps,
 		RingTimeout:   cfg.Calls.RingTimeout,
@@ -181,7 +181,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		PublishHold:   cfg.Calls.PublishHold,
 		WakeOnPublish: cfg.Calls.WakeOnPublish,
 		MaxDevices:    cfg.Registration.MaxDevices,
-		Alerts:        sessions.Alerts(cfg.Alerts),
 	}, log, reg)
 
 	comp, err := component.New(component.Config{
@@ -227,13 +226,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("jinglepush stopped")
 	return errors.Join(errs...)
-}
-
-// removerFunc lets the sender reach the service built after it.
-type removerFunc func(ctx context.Context, t pushnotify.DeadToken) (bool, error)
-
-func (f removerFunc) RemoveToken(ctx context.Context, t pushnotify.DeadToken) (bool, error) {
-	return f(ctx, t)
 }
 
 // httpHandler serves /healthz (the process runs), /readyz (the stream is up,

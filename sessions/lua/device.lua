@@ -16,9 +16,9 @@ end
 -- 'alert' with only a regular token, nil with neither.
 local function wake_kind(d)
   if type(d.voip_token) == 'string' and d.voip_token ~= '' then
-    return 'voip'
+    return ST.voip
   elseif type(d.token) == 'string' and d.token ~= '' then
-    return 'alert'
+    return ST.alert
   end
   return nil
 end

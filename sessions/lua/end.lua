@@ -10,19 +10,19 @@ local now = tonumber(ARGV[1])
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
   redis.call('HDEL', KEYS[3], ARGV[3])
-  return {'unknown'}
+  return {ST.unknown}
 end
-if state ~= 'ringing' then
-  return {'ended', state}
+if state ~= ST.ringing then
+  return {ST.ended, state}
 end
 local call = redis.call('HMGET', KEYS[1], 'created', 'deadline', 'from', 'media', 'caller')
 if ARGV[5] == '1' and now < tonumber(call[2]) then
-  return {'early', call[2]}
+  return {ST.early, call[2]}
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'ended', now)
 redis.call('HDEL', KEYS[3], ARGV[3])
 
-local out = {'ended-now', call[1], call[2], call[3], call[4], call[5]}
+local out = {ST.ended_now, call[1], call[2], call[3], call[4], call[5]}
 local woken = redis.call('HGETALL', KEYS[2])
 for i = 1, #woken, 2 do
   local id, kind = woken[i], woken[i + 1]

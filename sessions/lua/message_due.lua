@@ -7,7 +7,7 @@
 -- Returns {'message', device_json, pending_json} | {'call'} | {'none'}
 local p = redis.call('HGET', KEYS[2], ARGV[1])
 if not p then
-  return {'none'}
+  return {ST.none}
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 local ok, m = pcall(cjson.decode, p)
@@ -17,14 +17,14 @@ if ok and type(m) == 'table' then
     -- A call created since the publish was recorded changed lastcall (an
     -- expired lastcall means none was).
     if last and last ~= m.lastcall then
-      return {'call'}
+      return {ST.call}
     end
   elseif tonumber(m.at or 0) <= tonumber(last or '0') then
-    return {'call'} -- held by an older process: its clock is all there is
+    return {ST.call} -- held by an older process: its clock is all there is
   end
 end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
-  return {'none'}
+  return {ST.none}
 end
-return {'message', raw, p}
+return {ST.message, raw, p}

@@ -20,21 +20,21 @@ local call = redis.call('HMGET', KEYS[1], 'state', 'created', 'deadline', 'und',
 if not call[1] then
   local delay = tonumber(ARGV[5])
   if delay > 0 and now - delay > tonumber(ARGV[4]) then
-    return {'stale'}
+    return {ST.stale}
   end
-  status, created, deadline = 'created', now, now + ring
+  status, created, deadline = ST.created, now, now + ring
   from, media, undeliverable = ARGV[9], ARGV[10], ARGV[6] == '1'
-  redis.call('HSET', KEYS[1], 'state', 'ringing', 'caller', ARGV[11], 'from', from,
+  redis.call('HSET', KEYS[1], 'state', ST.ringing, 'caller', ARGV[11], 'from', from,
     'media', media, 'created', created, 'deadline', deadline, 'und', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ttl)
   -- Every call gets the same ttl, so the newest one outlives the others.
   redis.call('HSET', KEYS[3], ARGV[8], deadline)
   redis.call('PEXPIRE', KEYS[3], ttl)
   redis.call('SET', KEYS[7], now, 'PX', ttl)
-elseif call[1] ~= 'ringing' then
-  return {'ended', call[1]}
+elseif call[1] ~= ST.ringing then
+  return {ST.ended, call[1]}
 else
-  status, created, deadline = 'ringing', tonumber(call[2]), tonumber(call[3])
+  status, created, deadline = ST.ringing, tonumber(call[2]), tonumber(call[3])
   from, media, undeliverable = call[5], call[6], call[4] == '1'
   if ARGV[6] == '1' and not undeliverable then
     redis.call('HSET', KEYS[1], 'und', '1')
@@ -42,7 +42,7 @@ else
   end
 end
 if now >= deadline then
-  return {'late'}
+  return {ST.late}
 end
 
 local devices = redis.call('HGETALL', KEYS[4])
@@ -56,7 +56,7 @@ end
 
 -- What is known of the account, read once.
 local woken = {}
-if status ~= 'created' then
+if status ~= ST.created then
   local w = redis.call('HGETALL', KEYS[2])
   for i = 1, #w, 2 do woken[w[i]] = true end
 end
@@ -80,13 +80,13 @@ for i = 1, #devices, 2 do
       local resource = d.resource
       if undeliverable then
         -- condition 2: the server said it could not deliver live
-        why = 'undeliverable'
+        why = ST.undeliverable
       elseif type(resource) ~= 'string' or resource == '' or not available[resource] then
         -- condition 1: the device's resource is not available (or unknown)
-        why = 'presence'
+        why = ST.presence
       elseif published[id] and published[id] >= created - ring then
         -- condition 3: a XEP-0357 publish for the device within ring_timeout
-        why = 'publish'
+        why = ST.publish
       end
     end
     if why then
@@ -104,7 +104,7 @@ for i = 1, #devices, 2 do
 end
 if #marks > 0 then
   redis.call('HSET', KEYS[2], unpack(marks))
-  if status == 'created' then
+  if status == ST.created then
     redis.call('PEXPIRE', KEYS[2], ttl)
   else
     redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))

@@ -17,24 +17,24 @@ local dev = ARGV[2]
 local ring = tonumber(ARGV[3])
 
 if (redis.call('GET', KEYS[4]) or '') ~= ARGV[7] then
-  return {'retry'}
+  return {ST.retry}
 end
 
 local raw = redis.call('HGET', KEYS[1], dev)
 if not raw then
-  return {'gone'}
+  return {ST.gone}
 end
 local d = decode_device(raw)
 if not d then
-  return {'gone'}
+  return {ST.gone}
 end
 local kind = wake_kind(d)
 
-local out = {'call'}
+local out = {ST.call}
 local ringing = false
 for i = 5, #KEYS, 2 do
   local c = redis.call('HMGET', KEYS[i], 'state', 'deadline', 'created', 'from', 'media', 'caller')
-  if c[1] == 'ringing' and now < tonumber(c[2]) then
+  if c[1] == ST.ringing and now < tonumber(c[2]) then
     ringing = true
     if ARGV[4] == '1' and kind and redis.call('HEXISTS', KEYS[i + 1], dev) == 0 then
       redis.call('HSET', KEYS[i + 1], dev, kind)
@@ -61,6 +61,6 @@ redis.call('PEXPIRE', KEYS[2], ring)
 if tonumber(ARGV[5]) > 0 then
   local started = redis.call('HSETNX', KEYS[3], dev, ARGV[6])
   redis.call('PEXPIRE', KEYS[3], ring)
-  return {'hold', started}
+  return {ST.hold, started}
 end
-return {'message', raw}
+return {ST.message, raw}

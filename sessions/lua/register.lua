@@ -13,9 +13,9 @@ if old then
     new.secret = o.secret
   end
 elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
-  return {'full'}
+  return {ST.full}
 end
 local raw = cjson.encode(new)
 redis.call('HSET', KEYS[1], ARGV[1], raw)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {'ok', raw}
+return {ST.ok, raw}

@@ -8,28 +8,28 @@
 -- Returns {'removed', node} | {'updated'} | {'kept'} | {'none'}
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
-  return {'none'}
+  return {ST.none}
 end
 local d = decode_device(raw)
 if not d then
   redis.call('HDEL', KEYS[1], ARGV[1])
-  return {'removed', ''}
+  return {ST.removed, ''}
 end
 if ARGV[2] ~= '' then
   -- Both are RFC 3339 UTC to the second, so they compare as strings.
   if ARGV[3] ~= '' and type(d.registered) == 'string' and d.registered > ARGV[3] then
-    return {'kept'}
+    return {ST.kept}
   end
   local changed = false
   if d.voip_token == ARGV[2] then d.voip_token = nil; changed = true end
   if d.token == ARGV[2] then d.token = nil; changed = true end
   if not changed then
-    return {'none'}
+    return {ST.none}
   end
   if wake_kind(d) then
     redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(d))
-    return {'updated'}
+    return {ST.updated}
   end
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-return {'removed', d.node or ''}
+return {ST.removed, d.node or ''}

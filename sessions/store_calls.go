@@ -11,34 +11,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Call states (DESIGN.md section 4).
-const (
-	StateRinging   = "ringing"
-	StateAnswered  = "answered"
-	StateDeclined  = "declined"
-	StateCancelled = "cancelled"
-	StateMissed    = "missed"
-)
-
-// How a device was woken for a call.
-const (
-	wakeVoIP  = "voip"  // a PushKit push
-	wakeAlert = "alert" // an "Incoming call" alert: the device has no VoIP token
-)
-
-// callInfo is a call as Redis holds it.
-type callInfo struct {
-	account, caller, id, from string
-	media                     []string
-	created, deadline         time.Time
-}
-
-func (c callInfo) ref() string { return callRef(c.caller, c.id) }
-
+// wake is a device the propose or publish script marked woken.
 type wake struct {
 	device Device
-	kind   string // wakeVoIP or wakeAlert
-	why    string // presence | undeliverable | publish: which condition woke it
+	kind   WakeKind
+	why    WakeReason
 }
 
 type proposal struct {
@@ -49,9 +26,9 @@ type proposal struct {
 }
 
 type proposeResult struct {
-	status  string // created | ringing | stale | ended | late
-	state   string // the final state, when status is "ended"
-	call    callInfo
+	status  string // statusCreated | statusRinging | statusStale | statusEnded | statusLate
+	state   string // the final state, when status is statusEnded
+	call    Call
 	devices map[string]string // every device of the account (id → JSON), for the fail-open cache
 	wakes   []wake
 }
@@ -94,19 +71,19 @@ func (s *Store) propose(ctx context.Context, p proposal, now time.Time, t timing
 
 	out := proposeResult{status: str(res, 0)}
 	switch out.status {
-	case "ended":
+	case statusEnded:
 		out.state = str(res, 1)
 		return out, nil
-	case "created", "ringing":
+	case statusCreated, statusRinging:
 	default:
 		return out, nil
 	}
-	out.call = callInfo{
-		account: p.account, caller: p.caller, id: p.id,
-		created:  time.UnixMilli(num(res, 1)),
-		deadline: time.UnixMilli(num(res, 2)),
-		from:     str(res, 3),
-		media:    splitMedia(str(res, 4)),
+	out.call = Call{
+		Account: p.account, Caller: p.caller, ID: p.id,
+		Created:  time.UnixMilli(num(res, 1)),
+		Deadline: time.UnixMilli(num(res, 2)),
+		From:     str(res, 3),
+		Media:    splitMedia(str(res, 4)),
 	}
 	n := int(num(res, 5))
 	out.devices = make(map[string]string, n)
@@ -115,19 +92,20 @@ func (s *Store) propose(ctx context.Context, p proposal, now time.Time, t timing
 		out.devices[str(res, i)] = str(res, i+1)
 		i += 2
 	}
+	s.cache.put(p.account, out.devices)
 	// Only the woken devices are decoded: the others are kept as JSON.
 	for ; i+2 < len(res); i += 3 {
 		if d, err := parseDevice(out.devices[str(res, i)]); err == nil {
-			out.wakes = append(out.wakes, wake{device: d, kind: str(res, i+1), why: str(res, i+2)})
+			out.wakes = append(out.wakes, wake{device: d, kind: WakeKind(str(res, i+1)), why: WakeReason(str(res, i+2))})
 		}
 	}
 	return out, nil
 }
 
 type endResult struct {
-	status string // ended-now | ended | unknown | early
-	state  string // the state before, when status is "ended"
-	call   callInfo
+	status string // statusEndedNow | statusEnded | statusUnknown | statusEarly
+	state  string // the state before, when status is statusEnded
+	call   Call
 	woken  []wake
 }
 
@@ -142,27 +120,27 @@ func (s *Store) end(ctx context.Context, account, ref, state, leaveOut string, o
 	}
 	out := endResult{status: str(res, 0)}
 	switch out.status {
-	case "ended":
+	case statusEnded:
 		out.state = str(res, 1)
 		return out, nil
-	case "ended-now":
+	case statusEndedNow:
 	default:
 		return out, nil
 	}
 	caller, id, _ := splitRef(ref)
-	out.call = callInfo{
-		account: account, caller: caller, id: id,
-		created:  time.UnixMilli(num(res, 1)),
-		deadline: time.UnixMilli(num(res, 2)),
-		from:     str(res, 3),
-		media:    splitMedia(str(res, 4)),
+	out.call = Call{
+		Account: account, Caller: caller, ID: id,
+		Created:  time.UnixMilli(num(res, 1)),
+		Deadline: time.UnixMilli(num(res, 2)),
+		From:     str(res, 3),
+		Media:    splitMedia(str(res, 4)),
 	}
 	for i := 6; i+2 < len(res); i += 3 {
 		d, err := parseDevice(str(res, i+2))
 		if err != nil {
 			continue
 		}
-		out.woken = append(out.woken, wake{device: d, kind: str(res, i+1)})
+		out.woken = append(out.woken, wake{device: d, kind: WakeKind(str(res, i+1))})
 	}
 	return out, nil
 }
@@ -205,12 +183,12 @@ func (s *Store) refByID(ctx context.Context, account, id string, now time.Time) 
 }
 
 type publishWake struct {
-	call callInfo
-	kind string
+	call Call
+	kind WakeKind
 }
 
 type publishResult struct {
-	status      string // call | hold | message | gone
+	status      string // statusCall | statusHold | statusMessage | statusGone
 	wakes       []publishWake
 	device      Device // for "message"
 	holdStarted bool
@@ -246,7 +224,7 @@ func (s *Store) publish(ctx context.Context, account string, d Device, now time.
 		if err != nil {
 			return publishResult{}, fmt.Errorf("sessions: publish: %w", err)
 		}
-		if str(res, 0) != "retry" {
+		if str(res, 0) != statusRetry {
 			return publishOutcome(res, account, refs)
 		}
 		if attempt == publishRetries {
@@ -261,7 +239,7 @@ func publishOutcome(res []any, account string, refs []string) (publishResult, er
 	var err error
 	out := publishResult{status: str(res, 0)}
 	switch out.status {
-	case "call":
+	case statusCall:
 		for i := 1; i+6 < len(res); i += 7 {
 			k := int(num(res, i)) // index into keys of the call's key
 			r := (k - 5) / 2
@@ -270,19 +248,19 @@ func publishOutcome(res []any, account string, refs []string) (publishResult, er
 			}
 			caller, id, _ := splitRef(refs[r])
 			out.wakes = append(out.wakes, publishWake{
-				kind: str(res, i+1),
-				call: callInfo{
-					account: account, caller: caller, id: id,
-					created:  time.UnixMilli(num(res, i+2)),
-					deadline: time.UnixMilli(num(res, i+3)),
-					from:     str(res, i+4),
-					media:    splitMedia(str(res, i+5)),
+				kind: WakeKind(str(res, i+1)),
+				call: Call{
+					Account: account, Caller: caller, ID: id,
+					Created:  time.UnixMilli(num(res, i+2)),
+					Deadline: time.UnixMilli(num(res, i+3)),
+					From:     str(res, i+4),
+					Media:    splitMedia(str(res, i+5)),
 				},
 			})
 		}
-	case "hold":
+	case statusHold:
 		out.holdStarted = num(res, 1) == 1
-	case "message":
+	case statusMessage:
 		out.device, err = parseDevice(str(res, 1))
 		if err != nil {
 			return publishResult{}, err
@@ -299,7 +277,7 @@ func (s *Store) messageDue(ctx context.Context, account, deviceID string) (statu
 		return "", Device{}, "", fmt.Errorf("sessions: message due: %w", err)
 	}
 	status = str(res, 0)
-	if status == "message" {
+	if status == statusMessage {
 		d, err = parseDevice(str(res, 1))
 		if err != nil {
 			return "", Device{}, "", err
@@ -328,5 +306,3 @@ func splitMedia(s string) []string {
 	}
 	return strings.Split(s, ",")
 }
-
-var errNoCall = errors.New("sessions: no such call")

@@ -1,4 +1,4 @@
-package jingle
+package pushnotify
 
 import "github.com/google/uuid"
 

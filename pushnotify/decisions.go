@@ -1,0 +1,148 @@
+package pushnotify
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jinglepush/jinglepush/sessions"
+)
+
+// The Sender is the sessions.Notifier of APNs: each decision of package
+// sessions becomes one Notification here, with its kind, topic, token,
+// collapse id, expiration and body. Every rule about what an APNs request
+// looks like for a decision lives in this file and payload.go.
+
+var _ sessions.Notifier = (*Sender)(nil)
+
+// Alerts are the texts of visible pushes; the call ones hold one %s, the
+// caller's bare JID.
+type Alerts struct {
+	Incoming string
+	Missed   string
+	Message  string
+}
+
+// keepAlerts is how long APNs keeps a visible push for a device that is
+// offline: a missed call or a message is still worth seeing tomorrow.
+const keepAlerts = 24 * time.Hour
+
+// Wake rings a device: a PushKit push when it has a VoIP token, an
+// "Incoming call" alert otherwise. Retries go out only while the call
+// still rings.
+func (s *Sender) Wake(ctx context.Context, w sessions.Wake) error {
+	return s.Push(ctx, s.wakeNotification(w))
+}
+
+// CallEnded tells a woken device how its call ended: a missed-call alert,
+// or a background push when another device took the call. A device with
+// only a VoIP token is told nothing: PushKit pushes may only announce new
+// calls (iOS ends apps that send others).
+func (s *Sender) CallEnded(ctx context.Context, e sessions.CallEnd) error {
+	n, ok := s.endNotification(e)
+	if !ok {
+		s.m.skipped.WithLabelValues("call_end", "no_alert_token").Inc()
+		return nil
+	}
+	return s.Push(ctx, n)
+}
+
+// Message sends a message alert to the device's regular token; a device
+// with only a VoIP token cannot show one.
+func (s *Sender) Message(ctx context.Context, m sessions.Message) error {
+	n, ok := s.messageNotification(m)
+	if !ok {
+		s.m.skipped.WithLabelValues("message", "no_alert_token").Inc()
+		return nil
+	}
+	return s.Push(ctx, n)
+}
+
+func (s *Sender) wakeNotification(w sessions.Wake) Notification {
+	c, d := w.Call, w.Device
+	pc := pushCall(c)
+	n := Notification{
+		BundleID: d.BundleID, Environment: d.Environment,
+		CollapseID: pc.UUID, Expiration: c.Deadline, Deadline: c.Deadline,
+		Account: c.Account, DeviceID: d.ID, CallID: c.ID,
+		Wanted: s.stillRinging(c.Key()),
+	}
+	if w.Kind == sessions.WakeVoIP {
+		n.Kind, n.Token = KindVoIP, d.VoIPToken
+		n.Payload = VoIPPayload(c.Account, pc)
+	} else {
+		n.Kind, n.Token = KindAlert, d.Token
+		n.Payload = CallAlertPayload(c.Account, pc, EventIncoming, fmt.Sprintf(s.cfg.Alerts.Incoming, c.Caller))
+	}
+	return n
+}
+
+func (s *Sender) endNotification(e sessions.CallEnd) (Notification, bool) {
+	c, d := e.Call, e.Device
+	if d.Token == "" {
+		return Notification{}, false
+	}
+	pc := pushCall(c)
+	n := Notification{
+		Token: d.Token, BundleID: d.BundleID, Environment: d.Environment,
+		Account: c.Account, DeviceID: d.ID, CallID: c.ID,
+	}
+	switch e.State {
+	case sessions.EndMissed, sessions.EndCancelled:
+		n.Kind = KindAlert
+		n.CollapseID = pc.UUID // replaces an "Incoming call" alert
+		n.Expiration = time.Now().Add(keepAlerts)
+		n.Payload = CallAlertPayload(c.Account, pc, EventMissed, fmt.Sprintf(s.cfg.Alerts.Missed, c.Caller))
+	case sessions.EndAnswered, sessions.EndDeclined:
+		ev := EventAnsweredElsewhere
+		if e.State == sessions.EndDeclined {
+			ev = EventDeclinedElsewhere
+		}
+		n.Kind = KindBackground
+		n.Expiration = c.Deadline
+		n.Deadline = c.Deadline
+		n.Payload = BackgroundPayload(c.Account, pc, ev)
+	default:
+		return Notification{}, false
+	}
+	return n, true
+}
+
+func (s *Sender) messageNotification(m sessions.Message) (Notification, bool) {
+	d := m.Device
+	if d.Token == "" {
+		return Notification{}, false
+	}
+	return Notification{
+		Kind: KindAlert, Token: d.Token, BundleID: d.BundleID, Environment: d.Environment,
+		Expiration: time.Now().Add(keepAlerts),
+		Payload:    MessagePayload(m.Account, m.Sender, m.Body, s.cfg.Alerts.Message),
+		Account:    m.Account, DeviceID: d.ID,
+	}, true
+}
+
+// stillRinging is a call push's Notification.Wanted: a retry goes out only
+// while the call rings. When sessions cannot tell (Redis down), it does
+// (the ring deadline still bounds it): a rare late push beats a missed
+// call.
+func (s *Sender) stillRinging(c sessions.CallKey) func(context.Context) bool {
+	if s.feedback == nil {
+		return nil
+	}
+	return func(ctx context.Context) bool {
+		ok, err := s.feedback.StillRinging(ctx, c)
+		if err != nil {
+			s.log.Warn("could not tell whether a call still rings; retrying its push", "account", c.Account, "caller", c.Caller, "call_id", c.ID, "error", err)
+			return true
+		}
+		return ok
+	}
+}
+
+// pushCall is what the pushes of a call tell the app of it.
+func pushCall(c sessions.Call) Call {
+	return Call{
+		ID: c.ID, UUID: CallUUID(c.Caller, c.ID), From: c.From, Caller: c.Caller,
+		Media: c.Media, SentAt: c.Created, ExpiresAt: c.Deadline,
+	}
+}
