@@ -83,9 +83,12 @@ type Component struct {
 	served  map[string]bool
 	seed    maphash.Seed
 
-	queues    []chan work
-	workers   sync.WaitGroup
-	connected atomic.Bool
+	queues []chan work
+	// unfinished counts work items queued or being handled: 0 means
+	// every stanza read so far is done with.
+	unfinished atomic.Int64
+	workers    sync.WaitGroup
+	connected  atomic.Bool
 	// out is the session of the current connection, for replies; nil
 	// between connections.
 	out atomic.Pointer[stream_]
@@ -116,7 +119,7 @@ func New(cfg Config, backend Backend, log *slog.Logger, reg prometheus.Registere
 	for i := range c.queues {
 		c.queues[i] = make(chan work, cfg.QueueSize)
 	}
-	c.m = newMetrics(reg, c.queueLength, c.connected.Load)
+	c.m = newMetrics(reg, c.queueLength, func() float64 { return float64(c.unfinished.Load()) }, c.connected.Load)
 	return c, nil
 }
 

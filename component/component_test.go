@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"mellium.im/xmpp/jid"
 
+	"github.com/jinglepush/jinglepush/internal/testenv"
 	"github.com/jinglepush/jinglepush/jingle"
 	"github.com/jinglepush/jinglepush/sessions"
 )
@@ -424,7 +425,7 @@ func TestQueueFull(t *testing.T) {
 	if !strings.Contains(got, `type='wait'`) {
 		t.Errorf("queue full: %s", got)
 	}
-	testutilEventually(t, func() bool { return h.dropped("queue_full") == 3 })
+	testenv.Eventually(t, 10*time.Second, func() bool { return h.dropped("queue_full") == 3 }, "3 stanzas dropped")
 	h.be.release()
 }
 
@@ -441,9 +442,9 @@ func TestReconnect(t *testing.T) {
 
 func TestWrongSecret(t *testing.T) {
 	h := start(t, "", func(c *Config) { c.Secret = "wrong" })
-	testutilEventually(t, func() bool {
+	testenv.Eventually(t, 10*time.Second, func() bool {
 		return testutil.ToFloat64(h.comp.m.connects.WithLabelValues("refused")) >= 2
-	})
+	}, "2 refused handshakes")
 	if h.comp.Connected() {
 		t.Error("connected with a wrong secret")
 	}
@@ -462,16 +463,5 @@ func TestShutdownClosesStream(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the component did not close its stream")
-	}
-}
-
-func testutilEventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

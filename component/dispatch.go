@@ -151,9 +151,11 @@ func (c *Component) isServer(j jid.JID) bool {
 // (ejabberd keeps a push registration only on wait errors).
 func (c *Component) enqueue(key string, w work, iq *jingle.IQ) {
 	q := c.queues[c.shard(key)]
+	c.unfinished.Add(1) // before the worker can take it and count it done
 	select {
 	case q <- w:
 	default:
+		c.unfinished.Add(-1)
 		c.drop("queue_full", nil, nil)
 		if iq != nil {
 			c.replyError(w.st, iq.IQ, stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
@@ -194,6 +196,7 @@ func (c *Component) work(q <-chan work) {
 	for w := range q {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c.handle(ctx, w)
+		c.unfinished.Add(-1)
 		cancel()
 	}
 }

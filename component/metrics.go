@@ -11,7 +11,7 @@ type metrics struct {
 	connects *prometheus.CounterVec // result
 }
 
-func newMetrics(reg prometheus.Registerer, queueLen func() float64, connected func() bool) *metrics {
+func newMetrics(reg prometheus.Registerer, queueLen, unfinishedN func() float64, connected func() bool) *metrics {
 	m := &metrics{
 		iqs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "jinglepush", Subsystem: "component", Name: "iqs_total",
@@ -48,8 +48,13 @@ func newMetrics(reg prometheus.Registerer, queueLen func() float64, connected fu
 		Namespace: "jinglepush", Subsystem: "component", Name: "queue_length",
 		Help: "Stanzas waiting for a worker.",
 	}, queueLen)
+	// 0 means every stanza read so far has been handled.
+	unfinished := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "jinglepush", Subsystem: "component", Name: "unfinished_stanzas",
+		Help: "Stanzas queued for a worker or being handled.",
+	}, unfinishedN)
 	if reg != nil {
-		reg.MustRegister(stanzas, m.iqs, m.dropped, m.connects, up, queued)
+		reg.MustRegister(stanzas, m.iqs, m.dropped, m.connects, up, queued, unfinished)
 	}
 	return m
 }

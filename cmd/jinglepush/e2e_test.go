@@ -100,7 +100,7 @@ func TestFirstCall(t *testing.T) {
 				t.Fatalf("bob did not get the propose live: %v", err)
 			}
 			s.waitMetric(`jinglepush_calls_events_total{action="propose",outcome="created"}`, 1)
-			time.Sleep(time.Second)
+			s.settle()
 			if got := s.apns.Requests(); len(got) != 0 {
 				t.Errorf("%d pushes to an online phone", len(got))
 			}

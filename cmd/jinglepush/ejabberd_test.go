@@ -94,7 +94,7 @@ func TestEjabberd(t *testing.T) {
 		}
 		t.Logf("replayed: %s", st.Raw)
 		s.waitMetric(`jinglepush_calls_events_total{action="propose",outcome="stale"}`, 1)
-		time.Sleep(time.Second)
+		s.settle()
 		if got := s.apns.Requests(); len(got) != 0 {
 			t.Errorf("%d pushes for a stale propose", len(got))
 		}

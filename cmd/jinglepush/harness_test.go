@@ -73,6 +73,7 @@ type stack struct {
 
 	mu      sync.Mutex
 	running *instance
+	clients []*xmppclient.Client // every login, for settle's barrier
 }
 
 // instance is one running jinglepush: run() in this process, or the built
@@ -346,6 +347,9 @@ func (s *stack) login(bare, resource string, sm bool) *xmppclient.Client {
 		s.t.Fatalf("login %s: %v", bare, err)
 	}
 	s.t.Cleanup(func() { _ = c.Drop() })
+	s.mu.Lock()
+	s.clients = append(s.clients, c)
+	s.mu.Unlock()
 	return c
 }
 
@@ -465,12 +469,44 @@ func body(t *testing.T, r testenv.Request) pushBody {
 	return b
 }
 
-// pushes waits for n pushes, then for a quiet second, and returns all
-// pushes so far: "exactly n" means no other push followed.
+// settle waits until jinglepush has done all it will do with what the
+// users sent so far. First a barrier: each connected client pings the
+// component through its server and waits for the answer, so every copy
+// the server made of that client's earlier stanzas has reached
+// jinglepush's stream (servers keep a session's stanzas in order).
+// Then jinglepush must be idle: no stanza queued or being handled, then
+// (read after it, so a push queued by the last stanza is seen) no push
+// queued, in flight or waiting for a retry. Timers (ring timeouts, held
+// messages) are not waited for.
+func (s *stack) settle() {
+	s.t.Helper()
+	s.mu.Lock()
+	clients := append([]*xmppclient.Client(nil), s.clients...)
+	s.mu.Unlock()
+	for _, c := range clients {
+		select {
+		case <-c.Done():
+			continue // dropped or closed: it sends nothing more
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+		_, err := c.IQ(ctx, "<iq type='get' to='"+s.info.ComponentDomain+"'><ping xmlns='urn:xmpp:ping'/></iq>")
+		cancel()
+		if err != nil && c.Err() == nil {
+			s.t.Fatalf("barrier ping from %s: %v", c.JID(), err)
+		}
+	}
+	testenv.Eventually(s.t, waitShort, func() bool {
+		return s.metric("jinglepush_component_unfinished_stanzas") == 0 && s.metric("jinglepush_apns_unfinished_pushes") == 0
+	}, "jinglepush to be idle")
+}
+
+// pushes waits for n pushes, then until jinglepush is idle (settle), and
+// returns all pushes so far: "exactly n" means no other push followed.
 func (s *stack) pushes(n int) []testenv.Request {
 	s.t.Helper()
 	s.apns.Wait(s.t, n, waitShort)
-	time.Sleep(time.Second)
+	s.settle()
 	got := s.apns.Requests()
 	if len(got) != n {
 		for _, r := range got {
