@@ -55,31 +55,32 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	defDur := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
-	defDur(&c.RingTimeout, 45*time.Second)
-	defDur(&c.StaleAfter, 30*time.Second)
-	defDur(&c.Grace, time.Minute)
-	defDur(&c.PresenceTTL, 7*24*time.Hour)
-	defDur(&c.DeviceTTL, 90*24*time.Hour)
-	defDur(&c.TimerInterval, 250*time.Millisecond)
+	defDur(&c.RingTimeout, d.RingTimeout)
+	defDur(&c.StaleAfter, d.StaleAfter)
+	defDur(&c.Grace, d.Grace)
+	defDur(&c.PresenceTTL, d.PresenceTTL)
+	defDur(&c.DeviceTTL, d.DeviceTTL)
+	defDur(&c.TimerInterval, d.TimerInterval)
 	if c.PublishHold < 0 {
 		c.PublishHold = 0
 	}
 	if c.MaxDevices <= 0 {
-		c.MaxDevices = 10
+		c.MaxDevices = d.MaxDevices
 	}
 	if c.Alerts.Incoming == "" {
-		c.Alerts.Incoming = "Incoming call from %s"
+		c.Alerts.Incoming = d.Alerts.Incoming
 	}
 	if c.Alerts.Missed == "" {
-		c.Alerts.Missed = "Missed call from %s"
+		c.Alerts.Missed = d.Alerts.Missed
 	}
 	if c.Alerts.Message == "" {
-		c.Alerts.Message = "New message"
+		c.Alerts.Message = d.Alerts.Message
 	}
 	if c.Now == nil {
 		c.Now = time.Now
