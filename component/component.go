@@ -53,23 +53,24 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.ReconnectMin <= 0 {
-		c.ReconnectMin = 500 * time.Millisecond
+		c.ReconnectMin = d.ReconnectMin
 	}
 	if c.ReconnectMax < c.ReconnectMin {
-		c.ReconnectMax = 30 * time.Second
+		c.ReconnectMax = d.ReconnectMax
 	}
 	if c.Workers <= 0 {
-		c.Workers = 8
+		c.Workers = d.Workers
 	}
 	if c.QueueSize <= 0 {
-		c.QueueSize = 1024
+		c.QueueSize = d.QueueSize
 	}
 	if c.MaxStanzaSize <= 0 {
-		c.MaxStanzaSize = 65536
+		c.MaxStanzaSize = d.MaxStanzaSize
 	}
 	if c.Version == "" {
-		c.Version = "dev"
+		c.Version = d.Version
 	}
 }
 

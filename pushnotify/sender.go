@@ -64,6 +64,7 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -74,24 +75,23 @@ func (c *Config) setDefaults() {
 			*v = d
 		}
 	}
-	def(&c.Workers, 16)
-	def(&c.QueueSize, 10000)
-	def(&c.MaxInflight, 100)
-	defDur(&c.Timeout, 10*time.Second)
-	defDur(&c.RetryMin, 200*time.Millisecond)
-	defDur(&c.RetryMax, 5*time.Second)
-	defDur(&c.DefaultDeadline, 10*time.Minute)
-	defDur(&c.DrainTimeout, 10*time.Second)
+	def(&c.Workers, d.Workers)
+	def(&c.QueueSize, d.QueueSize)
+	def(&c.MaxInflight, d.MaxInflight)
+	defDur(&c.Timeout, d.Timeout)
+	defDur(&c.RetryMin, d.RetryMin)
+	defDur(&c.RetryMax, d.RetryMax)
+	defDur(&c.DefaultDeadline, d.DefaultDeadline)
+	defDur(&c.DrainTimeout, d.DrainTimeout)
 	c.RetryMax = max(c.RetryMax, c.RetryMin)
-	texts := DefaultAlerts()
 	defText := func(v *string, d string) {
 		if *v == "" {
 			*v = d
 		}
 	}
-	defText(&c.Alerts.Incoming, texts.Incoming)
-	defText(&c.Alerts.Missed, texts.Missed)
-	defText(&c.Alerts.Message, texts.Message)
+	defText(&c.Alerts.Incoming, d.Alerts.Incoming)
+	defText(&c.Alerts.Missed, d.Alerts.Missed)
+	defText(&c.Alerts.Message, d.Alerts.Message)
 }
 
 // Sender sends Notifications to APNs: Push queues them, a fixed number of

@@ -2,8 +2,11 @@ package sessions
 
 import "time"
 
-// DefaultConfig is the configuration the operator gets for every setting
-// left out; cmd/jinglepush builds its own defaults from it.
+// DefaultConfig returns the tuning a Service runs with unless told
+// otherwise; cmd/jinglepush shows these values to the operator. NewService
+// puts them in the zero fields of its Config, except PublishHold and
+// WakeOnPublish: there zero is a choice (no hold, no wake), so a caller who
+// wants the defaults passes DefaultConfig's.
 func DefaultConfig() Config {
 	return Config{
 		RingTimeout:   45 * time.Second,

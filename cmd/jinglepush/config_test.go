@@ -914,3 +914,32 @@ func TestMentions(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvCannotHideSection: a section that is not a table is an error even
+// when variables set keys inside it (viper would let them shadow it).
+func TestEnvCannotHideSection(t *testing.T) {
+	t.Parallel()
+	doc := "xmpp = 1\n" + strings.Replace(base, "[xmpp]", "[ignored]", 1)
+	_, err := load("testdata/hide.toml", []byte(doc), []string{
+		"JINGLEPUSH_XMPP_DOMAIN=push.example.com",
+		"JINGLEPUSH_XMPP_SECRET=s",
+		"JINGLEPUSH_XMPP_SERVED_DOMAINS=example.com",
+	})
+	want := "xmpp: must be a table, not a whole number\nignored: unknown section"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "\n") != 1 {
+		t.Errorf("err = %v, want %q and nothing else", err, want)
+	}
+}
+
+// TestEnvAppNames: an app's variable has a plain index and an upper-case
+// key, like every other variable.
+func TestEnvAppNames(t *testing.T) {
+	t.Parallel()
+	path := writeConfig(t, t.TempDir(), base)
+	for _, name := range []string{"JINGLEPUSH_APNS_APPS_01_BUNDLE_ID", "JINGLEPUSH_APNS_APPS_1_bundle_id", "JINGLEPUSH_APNS_APPS_-1_BUNDLE_ID"} {
+		_, err := Load(path, []string{name + "=com.example.two"})
+		if want := name + ": is not a config variable"; err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
+	}
+}
