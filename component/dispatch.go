@@ -29,6 +29,7 @@ type work struct {
 	call     jingle.CallEvent
 	presence jingle.Presence
 	iq       jingle.IQ
+	arrived  time.Time // read off the stream: a call's ring time counts from here
 }
 
 // dispatch handles one top-level stanza in the read loop: it answers what
@@ -135,7 +136,13 @@ func (c *Component) handleIQ(st *stream_, raw []byte) {
 			c.replyError(st, iq.IQ, errBadRequest("publish is an IQ set"))
 			return
 		}
-		c.enqueue(iq.Publish.Node, work{kind: workPublish, st: st, iq: iq}, &iq)
+		// The account's queue: a publish and the copy of its propose are
+		// then handled in the order they came.
+		key := sessions.NodeAccount(iq.Publish.Node)
+		if key == "" {
+			key = iq.Publish.Node
+		}
+		c.enqueue(key, work{kind: workPublish, st: st, iq: iq}, &iq)
 	default:
 		c.replyError(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
 	}
@@ -151,6 +158,7 @@ func (c *Component) isServer(j jid.JID) bool {
 // (ejabberd keeps a push registration only on wait errors).
 func (c *Component) enqueue(key string, w work, iq *jingle.IQ) {
 	q := c.queues[c.shard(key)]
+	w.arrived = time.Now()
 	c.unfinished.Add(1) // before the worker can take it and count it done
 	select {
 	case q <- w:
@@ -194,7 +202,7 @@ func truncate(b []byte, n int) string {
 func (c *Component) work(q <-chan work) {
 	defer c.workers.Done()
 	for w := range q {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(sessions.WithArrival(context.Background(), w.arrived), 10*time.Second)
 		c.handle(ctx, w)
 		c.unfinished.Add(-1)
 		cancel()

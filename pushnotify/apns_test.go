@@ -308,7 +308,8 @@ func TestAPNsRetries(t *testing.T) {
 // later than the push's deadline is given up, never sent again.
 func TestAPNsSlowAnswer(t *testing.T) {
 	a := testenv.StartAPNs(t)
-	h := startReal(t, a, Config{Timeout: 300 * time.Millisecond, RetryMin: 20 * time.Millisecond})
+	// The request timeout leaves room for a loaded machine: only the 5 s answer may miss it.
+	h := startReal(t, a, Config{Timeout: 2 * time.Second, RetryMin: 20 * time.Millisecond})
 
 	a.Script(tokSlow, testenv.Response{Delay: 5 * time.Second}, testenv.Response{})
 	h.push(t, voipPush(tokSlow, time.Now().Add(45*time.Second)))

@@ -58,6 +58,13 @@ func (s *Sender) Message(ctx context.Context, m sessions.Message) error {
 	return s.Push(ctx, n)
 }
 
+func (n Notification) kindLabelFor(k sessions.WakeKind) string {
+	if k == sessions.WakeVoIP {
+		return string(KindVoIP)
+	}
+	return string(KindAlert)
+}
+
 func (s *Sender) wakeNotification(w sessions.Wake) Notification {
 	c, d := w.Call, w.Device
 	pc := pushCall(c)
@@ -65,7 +72,11 @@ func (s *Sender) wakeNotification(w sessions.Wake) Notification {
 		BundleID: d.BundleID, Environment: d.Environment,
 		CollapseID: pc.UUID, Expiration: c.Deadline, Deadline: c.Deadline,
 		Account: c.Account, DeviceID: d.ID, CallID: c.ID,
-		Wanted: s.stillRinging(c.Key()),
+	}
+	if s.feedback != nil {
+		k := w.Key()
+		n.Wanted = s.wakeWanted(k)
+		n.Report = s.reporter(&k, c.Key(), d.ID, n.kindLabelFor(w.Kind))
 	}
 	if w.Kind == sessions.WakeVoIP {
 		n.Kind, n.Token = KindVoIP, d.VoIPToken
@@ -105,6 +116,9 @@ func (s *Sender) endNotification(e sessions.CallEnd) (Notification, bool) {
 	default:
 		return Notification{}, false
 	}
+	if s.feedback != nil {
+		n.Report = s.reporter(nil, c.Key(), d.ID, string(n.Kind))
+	}
 	return n, true
 }
 
@@ -121,21 +135,27 @@ func (s *Sender) messageNotification(m sessions.Message) (Notification, bool) {
 	}, true
 }
 
-// stillRinging is a call push's Notification.Wanted: a retry goes out only
-// while the call rings. When sessions cannot tell (Redis down), it does
-// (the ring deadline still bounds it): a rare late push beats a missed
-// call.
-func (s *Sender) stillRinging(c sessions.CallKey) func(context.Context) bool {
-	if s.feedback == nil {
-		return nil
-	}
+// wakeWanted is a wake's Notification.Wanted: a retry (or a backlog) goes
+// out only while the call rings and the wake is still ours. When sessions
+// cannot tell (Redis down), it does (the ring deadline still bounds it): a
+// rare late push beats a missed call.
+func (s *Sender) wakeWanted(k sessions.WakeKey) func(context.Context) bool {
 	return func(ctx context.Context) bool {
-		ok, err := s.feedback.StillRinging(ctx, c)
+		ok, err := s.feedback.WakeWanted(ctx, k)
 		if err != nil {
-			s.log.Warn("could not tell whether a call still rings; retrying its push", "account", c.Account, "caller", c.Caller, "call_id", c.ID, "error", err)
+			s.log.Warn("could not tell whether a call still rings; sending its push", "account", k.Call.Account, "caller", k.Call.Caller, "call_id", k.Call.ID, "error", err)
 			return true
 		}
 		return ok
+	}
+}
+
+// reporter is a push's Notification.Report: each attempt goes back to
+// sessions (the call's trace; a wake's end).
+func (s *Sender) reporter(wake *sessions.WakeKey, call sessions.CallKey, deviceID, kind string) func(Attempt) {
+	return func(a Attempt) {
+		s.feedback.Pushed(sessions.PushReport{Wake: wake, Call: call, DeviceID: deviceID, Kind: kind,
+			Result: a.Result, Status: a.Status, Latency: a.Latency, Attempts: a.Attempts, Final: a.Final})
 	}
 }
 

@@ -130,9 +130,10 @@ type ringingFeedback struct {
 func (f ringingFeedback) TokenDead(context.Context, sessions.DeadToken) (bool, error) {
 	return false, nil
 }
-func (f ringingFeedback) StillRinging(context.Context, sessions.CallKey) (bool, error) {
+func (f ringingFeedback) WakeWanted(context.Context, sessions.WakeKey) (bool, error) {
 	return f.ringing, f.err
 }
+func (f ringingFeedback) Pushed(sessions.PushReport) {}
 
 // A wake's push is retried while sessions says the call rings, and also
 // when sessions cannot tell (Redis down): a late push beats a missed call.

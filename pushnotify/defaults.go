@@ -15,6 +15,7 @@ func DefaultConfig() Config {
 		RetryMax:        5 * time.Second,
 		DefaultDeadline: 10 * time.Minute,
 		DrainTimeout:    10 * time.Second,
+		BacklogCheck:    250 * time.Millisecond,
 		Alerts: Alerts{
 			Incoming: "Incoming call from %s",
 			Missed:   "Missed call from %s",

@@ -15,6 +15,7 @@ import (
 // job is one accepted push and its retry state.
 type job struct {
 	n        Notification
+	queued   time.Time // when Push took it
 	log      *slog.Logger
 	attempts int
 	last     answer                      // of the latest attempt
@@ -49,8 +50,8 @@ func (s *Sender) handle(j *job) {
 		s.logDryRun(j)
 		s.end(j, "dry_run")
 		return
-	case j.attempts > 0 && !s.wanted(j):
-		s.logger(j).Info("push not retried: no longer wanted", "attempts", j.attempts, "last_result", j.last.result)
+	case (j.attempts > 0 || time.Since(j.queued) > s.cfg.BacklogCheck) && !s.wanted(j):
+		s.logger(j).Info("push not sent: no longer wanted", "attempts", j.attempts, "last_result", j.last.result, "queued_for", time.Since(j.queued).Round(time.Millisecond))
 		s.end(j, "not_wanted")
 		return
 	}
@@ -119,7 +120,21 @@ func (s *Sender) handle(j *job) {
 		j.logged = msg
 		log.Warn("APNs attempt failed, retrying", "result", a.result, "attempts", j.attempts, "retry_in", delay, "error", msg)
 	}
+	s.report(j, a.result, false)
 	s.schedule(j, delay)
+}
+
+// report tells n.Report how j's latest attempt went, or (with no attempt
+// made) why it ended; final when the push ended.
+func (s *Sender) report(j *job, result string, final bool) {
+	if j.n.Report == nil {
+		return
+	}
+	a := Attempt{Result: result, Attempts: j.attempts, Final: final}
+	if j.attempts > 0 {
+		a.Status, a.Latency = j.last.status, j.last.took
+	}
+	j.n.Report(a)
 }
 
 // wantedTimeout bounds one Notification.Wanted call.
@@ -179,6 +194,7 @@ func (s *Sender) wake(j *job) {
 // lets it go.
 func (s *Sender) end(j *job, result string) {
 	s.m.pushes.WithLabelValues(string(j.n.Kind), result).Inc()
+	s.report(j, result, true)
 	s.release()
 }
 
@@ -188,6 +204,11 @@ func (s *Sender) giveUp(j *job, why string) {
 	log := s.logger(j)
 	if why == "shutdown" {
 		s.lost.Add(1)
+	}
+	// A push cut by shutdown is not over for the call: its wake stays
+	// pending, and another process takes it over when the lease runs out.
+	if j.attempts == 0 || why == "shutdown" {
+		s.report(j, why, why != "shutdown")
 	}
 	if j.attempts == 0 {
 		reason := why
@@ -200,6 +221,11 @@ func (s *Sender) giveUp(j *job, why string) {
 		return
 	}
 	log.Error("push given up", "reason", why, "attempts", j.attempts, "last_result", j.last.result, "error", j.last.describe(j.n.Token))
+	if why == "shutdown" {
+		s.m.pushes.WithLabelValues(string(j.n.Kind), why).Inc()
+		s.release()
+		return
+	}
 	s.end(j, why)
 }
 
@@ -230,6 +256,7 @@ type answer struct {
 	reason  string
 	at      time.Time // 410: when APNs last found the token invalid
 	err     error     // no answer: the request's error
+	took    time.Duration
 }
 
 // describe is the answer for a log line. The request's URL holds the
@@ -283,7 +310,8 @@ func (s *Sender) attempt(c *client, j *job) answer {
 		// Every stream of the connection stayed busy.
 		a = s.noAnswer(fmt.Errorf("no free stream on the APNs connection: %w", ctx.Err()), n.Deadline)
 	}
-	s.m.requests.WithLabelValues(string(n.Kind), a.result).Observe(time.Since(start).Seconds())
+	a.took = time.Since(start)
+	s.m.requests.WithLabelValues(string(n.Kind), a.result).Observe(a.took.Seconds())
 	return a
 }
 

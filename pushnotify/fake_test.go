@@ -165,7 +165,8 @@ type removals struct {
 	fail error
 }
 
-func (r *removals) StillRinging(context.Context, sessions.CallKey) (bool, error) { return true, nil }
+func (r *removals) WakeWanted(context.Context, sessions.WakeKey) (bool, error) { return true, nil }
+func (r *removals) Pushed(sessions.PushReport)                                 {}
 
 func (r *removals) TokenDead(_ context.Context, t sessions.DeadToken) (bool, error) {
 	r.mu.Lock()

@@ -50,19 +50,32 @@ type Notification struct {
 	// this push, so the app can tell a repeat from a new push when an
 	// answer was lost. Empty: Push makes one.
 	ID string
-	// Wanted, when set, is asked before every retry (never before the first
-	// attempt): false ends the push unsent, counted as "not_wanted". A call
-	// push asks whether its call still rings, so a retry never reaches a
-	// phone after the caller hung up or another device answered, even when
-	// another process saw the end. It runs in a sender with a short
-	// deadline; on trouble it should answer true (the ring deadline still
-	// bounds the retries).
+	// Wanted, when set, is asked before every retry, and before a first
+	// attempt that waited in the queue longer than Config.BacklogCheck:
+	// false ends the push unsent, counted as "not_wanted". A call push asks
+	// whether its call still rings (and the wake is still this process's),
+	// so neither a retry nor a backlog reaches a phone after the caller
+	// hung up or another device answered, even when another process saw
+	// the end. It runs in a sender with a short deadline; on trouble it
+	// should answer true (the ring deadline still bounds the retries).
 	Wanted func(ctx context.Context) bool
+	// Report, when set, hears how each attempt went (sessions.Feedback's
+	// Pushed). It must not block.
+	Report func(a Attempt)
 
 	// For logs, metrics and dead-token removal.
 	Account  string
 	DeviceID string
 	CallID   string
+}
+
+// Attempt is how one APNs request for a push went.
+type Attempt struct {
+	Result   string // "success", an APNs reason, or why no answer came
+	Status   int    // 0 without an answer
+	Latency  time.Duration
+	Attempts int  // attempts so far, this one included
+	Final    bool // the push reached its end
 }
 
 // Topic is the apns-topic: the bundle id, with ".voip" for PushKit.

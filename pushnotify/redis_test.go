@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -36,7 +35,7 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 	ctx := context.Background()
 	rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
 	t.Cleanup(func() { rdb.Close() })
-	store := sessions.NewStore(rdb, "test:")
+	store := sessions.NewStore(rdb, "test:", sessions.StoreOptions{})
 	if err := store.LoadScripts(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +58,7 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sender.Close(ctx) })
-	svc := sessions.NewService(store, sender, sessions.Config{
+	svc := sessions.NewService(store, sender, nil, sessions.Config{
 		ServedDomains: []string{"example.com"},
 		Apps:          []sessions.App{{BundleID: bundle, Environment: pushnotify.Production}},
 	}, nil, nil)
@@ -74,18 +73,16 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 	}
 	stored := func(deviceID string) (sessions.Device, bool) {
 		t.Helper()
-		raw, err := rdb.HGet(ctx, devices, deviceID).Result()
-		if errors.Is(err, redis.Nil) {
-			return sessions.Device{}, false
-		}
+		ds, err := store.Devices(ctx, account)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var d sessions.Device
-		if err := json.Unmarshal([]byte(raw), &d); err != nil {
-			t.Fatal(err)
+		for _, d := range ds {
+			if d.ID == deviceID {
+				return d, true
+			}
 		}
-		return d, true
+		return sessions.Device{}, false
 	}
 	ring := func(id string) {
 		t.Helper()
@@ -114,20 +111,18 @@ func TestDeadTokenRemovedFromRedis(t *testing.T) {
 		t.Errorf("the alert token went too: %+v", d)
 	}
 
-	// Only a VoIP token: the device goes, with its node.
+	// Only a VoIP token: the device goes, and a publish for its node finds
+	// nothing.
 	ipad := register("ipad", otherTok, "")
-	if n, err := rdb.Exists(ctx, "test:node:"+ipad.Node).Result(); err != nil || n != 1 {
-		t.Fatalf("node index: %d %v", n, err)
-	}
 	ring("c2")
-	// The device goes first, then its node index (another key, another slot).
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		_, ok := stored("ipad")
-		n, _ := rdb.Exists(ctx, "test:node:"+ipad.Node).Result()
-		return !ok && n == 0
-	}, "the device and its node to be gone from Redis")
-	if n, _ := rdb.Exists(ctx, "test:node:"+ipad.Node).Result(); n != 0 {
-		t.Error("the node of the removed device is still in Redis")
+		return !ok
+	}, "the device to be gone from Redis")
+	err = svc.Publish(ctx, jid.MustParse("example.com"), jingle.Publish{Node: ipad.Node,
+		Options: jingle.Form{Fields: map[string][]string{"secret": {ipad.Secret}}}})
+	if !errors.Is(err, sessions.ErrUnknownNode) {
+		t.Errorf("publish for the removed device's node: %v", err)
 	}
 	if got := requests(a, otherTok); got != 1 {
 		t.Errorf("%d requests for the dead token, want 1", got)

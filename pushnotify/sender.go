@@ -55,6 +55,9 @@ type Config struct {
 	DefaultDeadline time.Duration // for pushes without a deadline [10m]
 	// DrainTimeout bounds Close when its context has no deadline [10s].
 	DrainTimeout time.Duration
+	// BacklogCheck: a push that waited in the queue longer than this asks
+	// Notification.Wanted before its first attempt too [250ms].
+	BacklogCheck time.Duration
 	// Alerts are the texts of visible pushes; empty ones take the defaults.
 	Alerts Alerts
 
@@ -83,6 +86,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.RetryMax, d.RetryMax)
 	defDur(&c.DefaultDeadline, d.DefaultDeadline)
 	defDur(&c.DrainTimeout, d.DrainTimeout)
+	defDur(&c.BacklogCheck, d.BacklogCheck)
 	c.RetryMax = max(c.RetryMax, c.RetryMin)
 	defText := func(v *string, d string) {
 		if *v == "" {
@@ -258,7 +262,7 @@ func (s *Sender) Push(_ context.Context, n Notification) error {
 		s.m.dropped.WithLabelValues(n.kindLabel(), label).Inc()
 		return err
 	}
-	j := &job{n: complete(n, app, s.cfg.DefaultDeadline)}
+	j := &job{n: complete(n, app, s.cfg.DefaultDeadline), queued: time.Now()}
 
 	// The caller logs a refusal: it knows the call.
 	s.mu.Lock()

@@ -2,60 +2,75 @@ package sessions
 
 import (
 	"context"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// proposeBatcher sends the proposes of concurrent workers to Redis in
-// shared pipelines: under load one write and one read carry many calls
-// instead of one each, and with a single call in flight it costs nothing
-// but a goroutine hand-off. Each propose still runs its own script, so
-// atomicity per call is unchanged.
-type proposeBatcher struct {
+// batcher sends the scripts of concurrent workers to Redis in shared
+// pipelines: under load one write and one read carry many calls instead of
+// one each, and with a single call in flight it costs nothing but a
+// goroutine hand-off. Each script still runs on its own, so atomicity per
+// call is unchanged.
+//
+// A request handed to the batcher is always carried to its end, and its
+// caller always waits for that end: a script that runs in Redis (a
+// propose that marks devices woken) must reach the code that pushes what
+// it decided. The batch's own deadline (batchTimeout) bounds the wait.
+type batcher struct {
 	rdb  redis.UniversalClient
-	reqs chan *proposeReq
+	reqs chan *batchReq
 	max  int
 }
 
-type proposeReq struct {
-	ctx    context.Context
+// batchTimeout bounds one pipeline, whatever the callers' contexts say.
+const batchTimeout = 5 * time.Second
+
+// scriptCall is one script of a request, and its answer.
+type scriptCall struct {
+	script *redis.Script
 	keys   []string
 	args   []any
-	timer  redis.Z
-	timers string // the timers key
 	res    []any
-	err    error // the script's
-	tErr   error // the timer's
-	done   chan struct{}
+	err    error
 }
 
-func newProposeBatcher(rdb redis.UniversalClient, max int) *proposeBatcher {
-	b := &proposeBatcher{rdb: rdb, reqs: make(chan *proposeReq, 4*max), max: max}
+type batchReq struct {
+	calls []*scriptCall
+	done  chan struct{}
+}
+
+func newBatcher(rdb redis.UniversalClient, max int) *batcher {
+	b := &batcher{rdb: rdb, reqs: make(chan *batchReq, 4*max), max: max}
 	// Two loops: while one waits for Redis, the other gathers the next batch.
 	go b.loop()
 	go b.loop()
 	return b
 }
 
-// do runs one propose (script and timer) in the next batch.
-func (b *proposeBatcher) do(r *proposeReq) {
-	r.done = make(chan struct{})
+// do runs calls in the next batch and returns once they have all run (or
+// failed). Scripts Redis lost (a restart) are sent again by source.
+func (b *batcher) do(ctx context.Context, calls ...*scriptCall) {
+	r := &batchReq{calls: calls, done: make(chan struct{})}
 	select {
 	case b.reqs <- r:
-	case <-r.ctx.Done():
-		r.err = r.ctx.Err()
+		<-r.done
+	case <-ctx.Done():
+		// Not queued: nothing ran.
+		for _, c := range calls {
+			c.err = ctx.Err()
+		}
 		return
 	}
-	select {
-	case <-r.done:
-	case <-r.ctx.Done():
-		// The batch will still complete it; the caller stops waiting.
-		r.err = r.ctx.Err()
+	for _, c := range calls {
+		if isNoScript(c.err) {
+			c.res, c.err = c.script.Run(context.WithoutCancel(ctx), b.rdb, c.keys, c.args...).Slice()
+		}
 	}
 }
 
-func (b *proposeBatcher) loop() {
-	batch := make([]*proposeReq, 0, b.max)
+func (b *batcher) loop() {
+	batch := make([]*batchReq, 0, b.max)
 	for r := range b.reqs {
 		batch = append(batch[:0], r)
 	gather:
@@ -71,20 +86,24 @@ func (b *proposeBatcher) loop() {
 	}
 }
 
-func (b *proposeBatcher) exec(batch []*proposeReq) {
-	ctx := batch[0].ctx
-	scripts := make([]*redis.Cmd, len(batch))
-	timers := make([]*redis.IntCmd, len(batch))
-	_, _ = b.rdb.Pipelined(context.WithoutCancel(ctx), func(p redis.Pipeliner) error {
-		for i, r := range batch {
-			scripts[i] = proposeScript.EvalSha(ctx, p, r.keys, r.args...)
-			timers[i] = p.ZAddNX(ctx, r.timers, r.timer)
+func (b *batcher) exec(batch []*batchReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	cmds := make([]*redis.Cmd, 0, len(batch))
+	_, _ = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range batch {
+			for _, c := range r.calls {
+				cmds = append(cmds, c.script.EvalSha(ctx, p, c.keys, c.args...))
+			}
 		}
 		return nil
 	})
-	for i, r := range batch {
-		r.res, r.err = scripts[i].Slice()
-		r.tErr = timers[i].Err()
+	i := 0
+	for _, r := range batch {
+		for _, c := range r.calls {
+			c.res, c.err = cmds[i].Slice()
+			i++
+		}
 		close(r.done)
 	}
 }

@@ -19,14 +19,13 @@ import (
 // ZADD, for calls to offline accounts with two devices each.
 func BenchmarkPropose(b *testing.B) {
 	store, accounts := benchStore(b, 1000)
-	t := timing{ring: 45 * time.Second, grace: time.Minute, stale: 30 * time.Second, wakeOnPublish: true}
 	ctx := context.Background()
 	var seq atomic.Int64 // call ids stay new across the benchmark's runs
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
 			i := int(seq.Add(1))
-			res, err := store.propose(ctx, benchProposal(accounts, i, "c"), time.Now(), t)
+			res, err := store.propose(ctx, benchProposal(accounts, i, "c"))
 			if err != nil || len(res.wakes) != 2 {
 				b.Fatalf("propose: %v %+v", err, res)
 			}
@@ -39,7 +38,7 @@ func BenchmarkPropose(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				i := int(seq.Add(1))
-				if _, err := store.propose(ctx, benchProposal(accounts, i, "c"), time.Now(), t); err != nil {
+				if _, err := store.propose(ctx, benchProposal(accounts, i, "c")); err != nil {
 					b.Error(err)
 					return
 				}
@@ -53,7 +52,11 @@ func benchStore(b *testing.B, n int) (*Store, []string) {
 	r := testenv.StartRedis(b)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, PoolSize: 32})
 	b.Cleanup(func() { rdb.Close() })
-	store := NewStore(rdb, "bench:")
+	store := NewStore(rdb, "bench:", StoreOptions{TraceTTL: 10 * time.Minute})
+	d := DefaultConfig()
+	store.setPolicy(policy{ring: d.RingTimeout, grace: d.Grace, stale: d.StaleAfter, window: d.PublishWindow,
+		lease: d.Lease, deviceTTL: d.DeviceTTL, wakeOnPublish: true, maxRinging: d.MaxRinging, maxPerDomain: d.MaxRemoteDomain,
+		pairPerMinute: d.PairPerMinute, callerPerMinute: 1 << 20, domainPerMinute: 1 << 20})
 	ctx := context.Background()
 	if err := store.LoadScripts(ctx); err != nil {
 		b.Fatal(err)
@@ -64,7 +67,7 @@ func benchStore(b *testing.B, n int) (*Store, []string) {
 		for j := range 2 {
 			d := Device{ID: "dev" + strconv.Itoa(j), Resource: "phone" + strconv.Itoa(j),
 				VoIPToken: fmt.Sprintf("%064x", i*2+j), BundleID: "com.example.chat", Environment: "production",
-				Node: fmt.Sprintf("n%d-%d", i, j), Secret: "s"}
+				Node: makeNode(accounts[i], []byte{byte(i), byte(j)}), Secret: "c2VjcmV0"}
 			if _, err := store.putDevice(ctx, accounts[i], d, 10, time.Hour); err != nil {
 				b.Fatal(err)
 			}
@@ -74,8 +77,10 @@ func benchStore(b *testing.B, n int) (*Store, []string) {
 }
 
 func benchProposal(accounts []string, i int, tag string) proposal {
+	// Callers vary, so the per-caller limits stay out of the way.
+	caller := "caller" + strconv.Itoa(i) + "@example.com"
 	return proposal{
-		account: accounts[i%len(accounts)], caller: "alice@example.com", id: tag + strconv.Itoa(i),
-		from: "alice@example.com/phone", media: []string{"audio"},
+		account: accounts[i%len(accounts)], caller: caller, id: tag + strconv.Itoa(i),
+		from: caller + "/phone", media: []string{"audio"}, attempt: newAttempt(), source: "deliver",
 	}
 }

@@ -32,10 +32,33 @@ type Feedback interface {
 	// the token again after t.InvalidSince keeps it. It reports whether
 	// anything was removed.
 	TokenDead(ctx context.Context, t DeadToken) (removed bool, err error)
-	// StillRinging reports whether a call still rings: a push for it that
-	// waited (a retry, a backlog) goes out only while it does.
-	StillRinging(ctx context.Context, c CallKey) (bool, error)
+	// WakeWanted is asked before a wake's push that waited (a retry, a
+	// backlog): it reports whether the call still rings and the wake is
+	// still this attempt's to deliver (another process may have taken it
+	// over), and renews the attempt's hold on it.
+	WakeWanted(ctx context.Context, k WakeKey) (bool, error)
+	// Pushed reports how one push attempt went. It never blocks: the
+	// report is recorded in the background (the call's trace, and for a
+	// wake's final attempt, that the wake is settled, so no other process
+	// takes it over).
+	Pushed(r PushReport)
 }
+
+// PushReport is one push attempt, as the push service saw it.
+type PushReport struct {
+	Wake     *WakeKey // the wake this push carried; nil for other pushes
+	Call     CallKey  // the call it was about; zero for a message
+	DeviceID string
+	Kind     string        // the push's kind, e.g. "voip", "alert", "background"
+	Result   string        // "success", the service's reason, or why no answer came
+	Status   int           // the service's status code, 0 without an answer
+	Latency  time.Duration // of the attempt
+	Attempts int           // attempts so far
+	Final    bool          // nothing more will be tried
+}
+
+// Delivered reports whether the push service took the push.
+func (r PushReport) Delivered() bool { return r.Result == "success" || r.Result == "dry_run" }
 
 // WakeKind is how a device is rung.
 type WakeKind string
@@ -58,6 +81,8 @@ const (
 	WhyUndeliverable WakeReason = "undeliverable" // the server could not deliver the propose live
 	WhyPublish       WakeReason = "publish"       // a XEP-0357 publish for it came with the call
 	WhyFailOpen      WakeReason = "fail_open"     // Redis failed: rung from this process's memory
+	WhyTakeover      WakeReason = "takeover"      // the process that held the wake died before delivering it
+	WhyAgain         WakeReason = "again"         // the same attempt's wake, handed out again (a lost answer)
 )
 
 // Call is a call as the devices are told of it.
@@ -82,12 +107,24 @@ type CallKey struct {
 
 func (k CallKey) ref() string { return callRef(k.Caller, k.ID) }
 
-// Wake is the decision to ring a device for a call.
+// Wake is the decision to ring a device for a call. Attempt names the
+// handling that took the wake: the push must report back under it.
 type Wake struct {
-	Call   Call
-	Device Device
-	Kind   WakeKind
-	Why    WakeReason
+	Call    Call
+	Device  Device
+	Kind    WakeKind
+	Why     WakeReason
+	Attempt string
+}
+
+// Key names the wake.
+func (w Wake) Key() WakeKey { return WakeKey{Call: w.Call.Key(), DeviceID: w.Device.ID, Attempt: w.Attempt} }
+
+// WakeKey names one wake: a device, a call and the attempt that holds it.
+type WakeKey struct {
+	Call     CallKey
+	DeviceID string
+	Attempt  string
 }
 
 // How a call ended, for the devices that were woken for it.

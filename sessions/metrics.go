@@ -8,7 +8,15 @@ type serviceMetrics struct {
 	publishes     *prometheus.CounterVec // outcome
 	messages      *prometheus.CounterVec // outcome of held message alerts
 	registrations *prometheus.CounterVec // op
-	pushErrors    *prometheus.CounterVec // kind: pushes the sender did not take
+	pushErrors    *prometheus.CounterVec // decision: decisions the notifier did not take
+	refused       *prometheus.CounterVec // reason
+	failOpen      prometheus.Counter
+	takeovers     prometheus.Counter
+	timersParked  prometheus.Counter
+	timerErrors   *prometheus.CounterVec // kind
+	presenceLost  prometheus.Counter
+	rosterErrors  prometheus.Counter
+	settled       *prometheus.CounterVec // outcome
 }
 
 func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
@@ -35,11 +43,44 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 		}, []string{"op"}),
 		pushErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "jinglepush", Subsystem: "calls", Name: "push_errors_total",
-			Help: "Pushes the sender refused (queue full, shutdown), by kind.",
+			Help: "Decisions the push sender refused (queue full, shutdown), by decision (wake, call_end, message).",
+		}, []string{"decision"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "jinglepush", Subsystem: "calls", Name: "refused_total",
+			Help: "New calls a limit did not let ring, by reason (stranger, pair_ringing, callee_busy, domain_busy, pair_rate, caller_budget, domain_budget).",
+		}, []string{"reason"}),
+		failOpen: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "jinglepush", Subsystem: "calls", Name: "fail_open_total",
+			Help: "Proposes rung from this process's memory because Redis did not answer.",
+		}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "jinglepush", Subsystem: "calls", Name: "wake_takeovers_total",
+			Help: "Wakes pushed again because the process that held them did not deliver them in time (it died).",
+		}),
+		timersParked: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "jinglepush", Subsystem: "timers", Name: "parked_total",
+			Help: "Timers that failed too often and were parked (or could not be read): they never fire.",
+		}),
+		timerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "jinglepush", Subsystem: "timers", Name: "errors_total",
+			Help: "Timers whose script failed, by kind (c: ring timeout, m: held message, w: wake lease); each comes back later.",
 		}, []string{"kind"}),
+		presenceLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "jinglepush", Subsystem: "presence", Name: "lost_total",
+			Help: "Presences that Redis did not take and that could not be kept for later.",
+		}),
+		rosterErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "jinglepush", Subsystem: "calls", Name: "roster_errors_total",
+			Help: "Rosters that could not be read for calls.ring_from = \"contacts\" (the call rang).",
+		}),
+		settled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "jinglepush", Subsystem: "calls", Name: "wakes_settled_total",
+			Help: "Wakes whose end was recorded in Redis, by outcome (delivered: APNs took the push; failed: it will never be sent; error: the record failed, and another process may push the wake again when its lease runs out).",
+		}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.calls, m.wakes, m.publishes, m.messages, m.registrations, m.pushErrors)
+		reg.MustRegister(m.settled, m.calls, m.wakes, m.publishes, m.messages, m.registrations, m.pushErrors,
+			m.refused, m.failOpen, m.takeovers, m.timersParked, m.timerErrors, m.presenceLost, m.rosterErrors)
 	}
 	return m
 }

@@ -2,51 +2,36 @@ package sessions
 
 import (
 	"context"
-	"crypto/subtle"
-	"errors"
+	"encoding/json"
 
 	"mellium.im/xmpp/jid"
 
 	"github.com/jinglepush/jinglepush/jingle"
 )
 
-// pendingMessage is a message alert held for calls.publish_hold.
-type pendingMessage struct {
-	At     int64  `json:"at"`
+// heldMessage is a message alert held for calls.publish_hold.
+type heldMessage struct {
 	Sender string `json:"sender,omitempty"`
 	Body   string `json:"body,omitempty"`
-	// LastCall is the account's lastcall key when the publish was recorded
-	// ("" when absent): a call started after the publish changes it, and
-	// the publish then belonged to that call (message_due.lua). Comparing
-	// Redis states, not clocks: the propose's time is taken on another
-	// worker and may fall before the publish's.
-	LastCall string `json:"lastcall"`
 }
 
 // Publish handles a XEP-0357 publish from server: it must name a registered
 // node of one of that server's users and carry the node's secret. It wakes
-// the device for a ringing call, or becomes a message alert. Errors: an
-// *InputError wrapping ErrUnknownNode or ErrForbidden, or a Redis error.
+// the device for a call that started with it, or becomes a message alert.
+// Errors: an *InputError wrapping ErrUnknownNode or ErrForbidden, or a
+// Redis error.
 func (s *Service) Publish(ctx context.Context, server jid.JID, pub jingle.Publish) error {
-	account, d, err := s.store.deviceByNode(ctx, pub.Node)
-	if errors.Is(err, ErrUnknownNode) {
+	account, random, ok := parseNode(pub.Node)
+	acct, err := jid.Parse(account)
+	if !ok || err != nil || acct.Localpart() == "" || !s.Serves(acct) {
 		s.m.publishes.WithLabelValues("unknown_node").Inc()
 		return inputErr(ErrUnknownNode, "node", "no push registration has node %q", pub.Node)
 	}
-	if err != nil {
-		return err
-	}
-	acct, _ := jid.Parse(account)
-	if server.Localpart() != "" || server.Domainpart() != acct.Domainpart() {
+	if server.Localpart() != "" || server.Resourcepart() != "" || server.Domainpart() != acct.Domainpart() {
 		s.m.publishes.WithLabelValues("forbidden").Inc()
 		return inputErr(ErrForbidden, "", "%s may not publish for %s", server, account)
 	}
-	if subtle.ConstantTimeCompare([]byte(pub.Options.Get("secret")), []byte(d.Secret)) != 1 {
-		s.m.publishes.WithLabelValues("bad_secret").Inc()
-		return inputErr(ErrForbidden, "secret", "wrong secret for node %q", pub.Node)
-	}
 
-	now := s.cfg.Now()
 	// A publish that Prosody 13 marks as a call (Tigase's encrypted type='voip')
 	// counts as condition 3 even where wake_on_publish is off.
 	wakeOK := s.cfg.WakeOnPublish || pub.VoIP
@@ -58,38 +43,39 @@ func (s *Service) Publish(ctx context.Context, server jid.JID, pub jingle.Publis
 	// publish still counts for a call (condition 3), but is never held as
 	// a message and never becomes an alert.
 	message := pub.Summary.Body != "" || pub.Summary.Sender != "" || pub.Encrypted
-	t := s.t
+	hold := s.cfg.PublishHold
 	if !message {
-		t.hold = 0
+		hold = 0
 	}
-	res, err := s.store.publish(ctx, account, d, now, t, wakeOK, pendingMessage{At: ms(now), Sender: pub.Summary.Sender, Body: pub.Summary.Body})
+	held, _ := json.Marshal(heldMessage{Sender: pub.Summary.Sender, Body: pub.Summary.Body})
+	attempt := newAttempt()
+	res, err := s.store.publish(ctx, account, random, pub.Secret(), wakeOK, hold, string(held), attempt)
 	if err != nil {
 		return err
 	}
+	s.outage.answered(s)
 	status := res.status
 	if status == statusMessage && !message {
 		status = "empty"
 	}
-	s.m.publishes.WithLabelValues(status).Inc()
 	switch status {
 	case statusGone:
+		s.m.publishes.WithLabelValues("unknown_node").Inc()
 		return inputErr(ErrUnknownNode, "node", "no push registration has node %q", pub.Node)
+	case statusForbidden:
+		s.m.publishes.WithLabelValues("bad_secret").Inc()
+		return inputErr(ErrForbidden, "secret", "wrong secret for node %q", pub.Node)
 	case statusCall:
 		for _, w := range res.wakes {
-			s.wake(ctx, Wake{Call: w.call, Device: d, Kind: w.kind, Why: WhyPublish})
-		}
-	case statusHold:
-		if res.holdStarted {
-			if err := s.store.addTimer(ctx, timerMember(timerMessage, account, d.ID), now.Add(s.cfg.PublishHold)); err != nil {
-				return err
-			}
+			s.wake(ctx, Wake{Call: w.call, Device: res.device, Kind: w.kind, Why: WhyPublish, Attempt: attempt})
 		}
 	case statusMessage:
-		s.sendMessage(ctx, account, res.device, pendingMessage{Sender: pub.Summary.Sender, Body: pub.Summary.Body})
+		s.sendMessage(ctx, account, res.device, heldMessage{Sender: pub.Summary.Sender, Body: pub.Summary.Body})
 	}
+	s.m.publishes.WithLabelValues(status).Inc()
 	return nil
 }
 
-func (s *Service) sendMessage(ctx context.Context, account string, d Device, m pendingMessage) {
+func (s *Service) sendMessage(ctx context.Context, account string, d Device, m heldMessage) {
 	_ = s.notified(s.notify.Message(ctx, Message{Account: account, Device: d, Sender: m.Sender, Body: m.Body}), "message", account, d.ID, "")
 }

@@ -2,9 +2,9 @@ package sessions
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"strings"
-	"time"
 
 	"mellium.im/xmpp/jid"
 )
@@ -18,11 +18,12 @@ func (s *Service) Register(ctx context.Context, r Registration) (Device, error) 
 	if err := r.normalize(s.cfg.Apps); err != nil {
 		return Device{}, err
 	}
+	node := make([]byte, 9)
+	_, _ = rand.Read(node)
 	d := Device{
 		ID: r.DeviceID, Resource: r.Resource, VoIPToken: r.VoIPToken, Token: r.Token,
 		BundleID: r.BundleID, Environment: r.Environment,
-		Node: randomString(16), Secret: randomString(24),
-		Registered: s.cfg.Now().UTC().Format(time.RFC3339),
+		Node: makeNode(r.Account, node), Secret: randomString(18),
 	}
 	stored, err := s.store.putDevice(ctx, r.Account, d, s.cfg.MaxDevices, s.cfg.DeviceTTL)
 	if errors.Is(err, errFull) {
@@ -45,7 +46,7 @@ func (s *Service) Unregister(ctx context.Context, account, deviceID string) erro
 	if deviceID == "" {
 		return inputErr(ErrInvalid, "device-id", "device-id is required")
 	}
-	status, err := s.store.removeDevice(ctx, account, deviceID, "", time.Time{})
+	status, err := s.store.removeDevice(ctx, account, deviceID)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,11 +31,14 @@ type decision struct {
 	Message  *Message
 }
 
-// recorder is a Notifier that keeps what it is given.
+// recorder is a Notifier that keeps what it is given. It delivers each
+// wake it takes at once, the way pushnotify reports a push APNs took
+// (Feedback.Pushed), so that no wake's lease comes due.
 type recorder struct {
-	mu   sync.Mutex
-	got  []decision
-	fail error
+	mu    sync.Mutex
+	got   []decision
+	fail  error
+	store *Store
 }
 
 func (r *recorder) add(d decision) error {
@@ -47,12 +51,20 @@ func (r *recorder) add(d decision) error {
 	return nil
 }
 
-func (r *recorder) Wake(_ context.Context, w Wake) error {
+func (r *recorder) Wake(ctx context.Context, w Wake) error {
 	d := decision{Kind: string(w.Kind), DeviceID: w.Device.ID, Token: w.Device.VoIPToken, Wake: &w}
 	if w.Kind == WakeAlert {
 		d.Token = w.Device.Token
 	}
-	return r.add(d)
+	if err := r.add(d); err != nil {
+		return err
+	}
+	if r.store != nil && w.Why != WhyFailOpen {
+		if err := r.store.recordPush(ctx, "delivered", w.Key(), "push test success"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *recorder) CallEnded(_ context.Context, e CallEnd) error {
@@ -106,7 +118,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	r := testenv.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { rdb.Close() })
-	store := NewStore(rdb, "test:")
+	store := NewStore(rdb, "test:", StoreOptions{TraceTTL: time.Hour})
 	if err := store.LoadScripts(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +136,37 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	if mod != nil {
 		mod(&cfg)
 	}
-	push := &recorder{}
-	return &fixture{svc: NewService(store, push, cfg, nil, nil), store: store, push: push, clock: clk, rdb: rdb}
+	push := &recorder{store: store}
+	return &fixture{svc: NewService(store, push, nil, cfg, nil, nil), store: store, push: push, clock: clk, rdb: rdb}
+}
+
+// byNode finds the device a XEP-0357 node names, as a publish does.
+func (f *fixture) byNode(t *testing.T, node string) (string, Device, bool) {
+	t.Helper()
+	account, _, ok := parseNode(node)
+	if !ok {
+		return "", Device{}, false
+	}
+	ds, err := f.store.Devices(context.Background(), account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.Node == node {
+			return account, d, true
+		}
+	}
+	return "", Device{}, false
+}
+
+// timers counts the timers of account's bucket.
+func (f *fixture) timers(t *testing.T, account string) int64 {
+	t.Helper()
+	n, err := f.rdb.ZCard(context.Background(), f.store.keys.timers(f.store.keys.base(account))).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func mustJID(t *testing.T, s string) jid.JID {
@@ -209,9 +250,9 @@ func TestRegister(t *testing.T) {
 	if again.VoIPToken != "" || again.Token != alertToken || again.Resource != "phone2" {
 		t.Errorf("re-registration did not replace tokens: %+v", again)
 	}
-	acct, byNode, err := f.store.deviceByNode(ctx, d.Node)
-	if err != nil || acct != "bob@example.com" || byNode.ID != "dev1" {
-		t.Fatalf("deviceByNode = %q %+v %v", acct, byNode, err)
+	acct, byNode, ok := f.byNode(t, d.Node)
+	if !ok || acct != "bob@example.com" || byNode.ID != "dev1" {
+		t.Fatalf("byNode = %q %+v %v", acct, byNode, ok)
 	}
 
 	bad := [...]struct {
@@ -238,8 +279,8 @@ func TestRegister(t *testing.T) {
 		}
 	}
 	// Nothing was stored for the rejected requests.
-	if n, _ := f.rdb.HLen(ctx, "test:{bob@example.com}:devices").Result(); n != 1 {
-		t.Errorf("bob has %d devices, want 1", n)
+	if ds, _ := f.store.Devices(ctx, "bob@example.com"); len(ds) != 1 {
+		t.Errorf("bob has %d devices, want 1", len(ds))
 	}
 
 	// The sandbox default of the second app.
@@ -255,8 +296,8 @@ func TestRegister(t *testing.T) {
 	if err := f.svc.Unregister(ctx, "bob@example.com", "dev1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.store.deviceByNode(ctx, d.Node); !errors.Is(err, ErrUnknownNode) {
-		t.Errorf("node of an unregistered device: %v", err)
+	if _, _, ok := f.byNode(t, d.Node); ok {
+		t.Errorf("node of an unregistered device still found")
 	}
 	if err := f.svc.Unregister(ctx, "bob@example.com", "dev1"); !errors.Is(err, ErrUnknownDevice) {
 		t.Errorf("unregister twice: %v", err)
@@ -379,6 +420,7 @@ func TestTwoDevicesAndAlertOnly(t *testing.T) {
 // nothing.
 func TestCallPushWantedWhileRinging(t *testing.T) {
 	f := newFixture(t, nil)
+	f.push.store = nil // the pushes wait for a retry: none is delivered
 	ctx := context.Background()
 	f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
 	f.register(t, "bob@example.com", "pad", "ipad", "", alertToken)
@@ -390,7 +432,7 @@ func TestCallPushWantedWhileRinging(t *testing.T) {
 	}
 	ringing := func(d decision) bool {
 		t.Helper()
-		ok, err := f.store.StillRinging(ctx, d.Wake.Call.Key())
+		ok, err := f.store.WakeWanted(ctx, d.Wake.Key())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,7 +445,7 @@ func TestCallPushWantedWhileRinging(t *testing.T) {
 	}
 
 	// Another process ends the call: its own Service, same Redis.
-	other := NewService(f.store, &recorder{}, f.svc.cfg, nil, nil)
+	other := NewService(f.store, &recorder{store: f.store}, nil, f.svc.cfg, nil, nil)
 	ev := jingle.CallEvent{
 		Action: jingle.ActionRetract, ID: "c1", From: mustJID(t, "alice@example.com/pc"), To: mustJID(t, "bob@example.com"),
 		Wrapper: jingle.Wrapper{From: mustJID(t, "example.com"), To: mustJID(t, "push.example.com")},
@@ -435,8 +477,8 @@ func TestCallPushWantedWhileRinging(t *testing.T) {
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c3", nil)
 	wakes = f.push.take()
 	f.rdb.Close()
-	if _, err := f.store.StillRinging(ctx, wakes[0].Wake.Call.Key()); err == nil {
-		t.Error("Redis unreachable: StillRinging answered without an error")
+	if _, err := f.store.WakeWanted(ctx, wakes[0].Wake.Key()); err == nil {
+		t.Error("Redis unreachable: WakeWanted answered without an error")
 	}
 }
 
@@ -494,7 +536,7 @@ func TestRingTimeout(t *testing.T) {
 	if kinds(got) != "alert:iphone" || got[0].End.State != EndMissed || got[0].End.Call.Caller != "alice@example.com" {
 		t.Fatalf("timeout: %s", kinds(got))
 	}
-	if n, _ := f.rdb.ZCard(ctx, "test:timers").Result(); n != 0 {
+	if n := f.timers(t, "bob@example.com"); n != 0 {
 		t.Errorf("%d timers left", n)
 	}
 	// Every key of the call expires.
@@ -647,39 +689,40 @@ func TestEmptyPublish(t *testing.T) {
 	}
 }
 
-// TestPublishRacingPropose: the publish read the ringing calls, then the
-// propose created its call (seeing no publish), then the publish's script
-// ran. The script must not record the publish as unrelated to any call.
+// TestPublishRacingPropose: a publish and the copy of its propose arrive
+// milliseconds apart and run on different workers, in either order. Each
+// script sees the other's work or none of it, never half: the call rings
+// once, and the publish never becomes a message alert.
 func TestPublishRacingPropose(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
 	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
 	f.presence(t, "bob@example.com/phone", "") // hibernated: still available
-	const account = "bob@example.com"
-	now := f.clock.Now()
-	refs, lastCall, err := f.store.ringingRefs(ctx, account, now)
-	if err != nil || len(refs) != 0 {
-		t.Fatalf("ringing before the call: %v %v", refs, err)
-	}
-	f.call(t, jingle.ActionPropose, "alice@example.com/pc", account, "c1", nil)
-	if got := f.push.take(); len(got) != 0 {
-		t.Fatalf("propose before its publish: %s", kinds(got))
-	}
-	keys := []string{f.store.keys.devices(account), f.store.keys.published(account), f.store.keys.pending(account), f.store.keys.lastCall(account)}
-	res, err := f.store.run(ctx, publishScript, keys, ms(now), bob.ID, int64(45000), 1, int64(2000), "{}", lastCall)
-	if err != nil || str(res, 0) != "retry" {
-		t.Fatalf("script with calls read before the propose: %v %v", res, err)
-	}
-	if n, _ := f.rdb.Exists(ctx, f.store.keys.published(account), f.store.keys.pending(account)).Result(); n != 0 {
-		t.Errorf("the script answered retry but changed %d keys", n)
-	}
-	// Through Store.publish, which reads again: the publish belongs to the
-	// call and wakes the phone.
-	if err := f.publish(t, bob, bob.Secret); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.push.take(); kinds(got) != "voip:iphone" {
-		t.Fatalf("publish after the propose: %s", kinds(got))
+	for i := range 40 {
+		id := "c" + strconv.Itoa(i)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", id, nil)
+		}()
+		go func() {
+			defer wg.Done()
+			if err := f.publish(t, bob, bob.Secret); err != nil {
+				t.Error(err)
+			}
+		}()
+		wg.Wait()
+		if got := f.push.take(); kinds(got) != "voip:iphone" {
+			t.Fatalf("call %s with its publish: %s", id, kinds(got))
+		}
+		f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", id, nil)
+		f.push.take()
+		f.clock.add(f.svc.cfg.PublishWindow + time.Second) // the next call is a new one
+		f.svc.FireTimers(ctx)
+		if got := f.push.take(); len(got) != 0 {
+			t.Fatalf("call %s: its publish became %s", id, kinds(got))
+		}
 	}
 }
 
@@ -744,16 +787,16 @@ func TestDeadTokenAndRequeue(t *testing.T) {
 	if dead(voipToken, f.clock.Now().Add(-time.Minute)) {
 		t.Fatal("a token registered after APNs found it invalid was removed")
 	}
-	if _, kept, _ := f.store.deviceByNode(ctx, d.Node); kept.VoIPToken != voipToken {
+	if _, kept, _ := f.byNode(t, d.Node); kept.VoIPToken != voipToken {
 		t.Fatalf("after a stale 410: %+v", kept)
 	}
 	// Invalid since after the registration, or no time given: removed.
 	if !dead(voipToken, f.clock.Now().Add(time.Second)) {
 		t.Fatal("a token APNs found invalid after its registration was kept")
 	}
-	_, left, err := f.store.deviceByNode(ctx, d.Node)
-	if err != nil || left.VoIPToken != "" || left.Token != alertToken {
-		t.Fatalf("after removing the VoIP token: %+v %v", left, err)
+	_, left, ok := f.byNode(t, d.Node)
+	if !ok || left.VoIPToken != "" || left.Token != alertToken {
+		t.Fatalf("after removing the VoIP token: %+v %v", left, ok)
 	}
 	if !dead(alertToken, time.Time{}) {
 		t.Fatal("the alert token was kept")
@@ -761,18 +804,27 @@ func TestDeadTokenAndRequeue(t *testing.T) {
 	if dead(alertToken, time.Time{}) {
 		t.Error("a token already gone was removed again")
 	}
-	if _, _, err := f.store.deviceByNode(ctx, d.Node); !errors.Is(err, ErrUnknownNode) {
-		t.Fatalf("a device with no token left: %v", err)
+	if _, _, ok := f.byNode(t, d.Node); ok {
+		t.Fatalf("a device with no token left is still there")
 	}
 
-	// A push the sender refuses leaves the device free for the next copy.
+	// A push the sender refuses is tried again at the next timer poll,
+	// with or without a later copy of the propose.
 	f.register(t, "bob@example.com", "phone", "iphone", voipToken, "")
 	f.push.fail = errors.New("queue full")
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
 	f.push.fail = nil
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", undeliverable)
-	if got := f.push.take(); kinds(got) != "voip:iphone" {
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("a later copy rang a wake that is taken: %s", kinds(got))
+	}
+	f.svc.FireTimers(ctx)
+	if got := f.push.take(); kinds(got) != "voip:iphone" || got[0].Wake.Why != WhyTakeover {
 		t.Fatalf("retry after a full queue: %s", kinds(got))
+	}
+	f.svc.FireTimers(ctx)
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("a delivered wake rang again: %s", kinds(got))
 	}
 }
 

@@ -36,10 +36,24 @@ const (
 	statusHold    = "hold"    // a message alert is held for publish_hold
 	statusMessage = "message" // send a message alert now
 	statusGone    = "gone"    // the device is no longer registered
-	statusRetry   = "retry"   // a call started since the caller read the calls
 
 	// message_due.lua
 	statusNone = "none" // nothing held
+
+	// propose.lua: why a new call may not ring (also refuse.lua)
+	statusRefused   = "refused"
+	refusedStranger = "stranger"      // calls.ring_from = "contacts" and the caller is not one
+	refusedPair     = "pair_ringing"  // the caller already has a call ringing for the callee
+	refusedBusy     = "callee_busy"   // the callee has calls.max_ringing calls ringing
+	refusedDomain   = "domain_busy"   // the caller's remote domain has its share of them
+	refusedRate     = "pair_rate"     // the caller woke the callee too often this minute
+	refusedCaller   = "caller_budget" // the caller started too many calls this minute
+	refusedRemote   = "domain_budget" // the caller's remote domain started too many
+	statusAgain     = "again"         // the same attempt's wake, handed out again
+
+	// publish.lua, wake.lua
+	statusForbidden = "forbidden" // the secret does not match
+	statusTaken     = "taken"     // another attempt holds the wake now
 
 	// register.lua
 	statusOK   = "ok"
@@ -56,8 +70,10 @@ const (
 var scriptNames = []string{
 	statusCreated, statusRinging, statusStale, statusEnded, statusLate,
 	statusEndedNow, statusUnknown, statusEarly,
-	statusCall, statusHold, statusMessage, statusGone, statusRetry,
+	statusCall, statusHold, statusMessage, statusGone,
 	statusNone, statusOK, statusFull, statusRemoved, statusUpdated, statusKept,
+	statusRefused, refusedStranger, refusedPair, refusedBusy, refusedDomain, refusedRate, refusedCaller, refusedRemote,
+	statusAgain, statusForbidden, statusTaken,
 	StateRinging, StateAnswered, StateDeclined, StateCancelled, StateMissed,
 	string(WakeVoIP), string(WakeAlert),
 	string(WhyPresence), string(WhyUndeliverable), string(WhyPublish),

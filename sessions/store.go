@@ -12,8 +12,8 @@ import (
 )
 
 var (
-	//go:embed lua/device.lua
-	deviceLua string
+	//go:embed lua/prelude.lua
+	preludeLua string
 	//go:embed lua/propose.lua
 	proposeLua string
 	//go:embed lua/end.lua
@@ -26,6 +26,18 @@ var (
 	registerLua string
 	//go:embed lua/remove.lua
 	removeLua string
+	//go:embed lua/wake.lua
+	wakeLua string
+	//go:embed lua/claim.lua
+	claimLua string
+	//go:embed lua/budget.lua
+	budgetLua string
+	//go:embed lua/refuse.lua
+	refuseLua string
+	//go:embed lua/sweep.lua
+	sweepLua string
+	//go:embed lua/tokens.lua
+	tokensLua string
 )
 
 var (
@@ -35,26 +47,57 @@ var (
 	messageDueScript = script(messageDueLua)
 	registerScript   = script(registerLua)
 	removeScript     = script(removeLua)
-	allScripts       = []*redis.Script{proposeScript, endScript, publishScript, messageDueScript, registerScript, removeScript}
+	wakeScript       = script(wakeLua)
+	claimScript      = script(claimLua)
+	budgetScript     = script(budgetLua)
+	refuseScript     = script(refuseLua)
+	sweepScript      = script(sweepLua)
+	tokensScript     = script(tokensLua)
+	allScripts       = []*redis.Script{proposeScript, endScript, publishScript, messageDueScript, registerScript,
+		removeScript, wakeScript, claimScript, budgetScript, refuseScript, sweepScript, tokensScript}
 )
 
 // script is a Lua script behind the status names (status.go) and the
-// device helpers of lua/device.lua.
-func script(body string) *redis.Script { return redis.NewScript(luaPrelude() + deviceLua + body) }
+// shared helpers of lua/prelude.lua.
+func script(body string) *redis.Script { return redis.NewScript(luaPrelude() + preludeLua + body) }
 
 // Store is the Redis layer: one method per atomic step, no policy. The
 // Service on top of it decides what the steps mean for pushes.
 type Store struct {
 	rdb   redis.UniversalClient
 	keys  keys
-	batch *proposeBatcher
+	batch *batcher
 	cache *deviceCache // what Redis last said of each account's devices, for the fail-open path
+	// now is the clock the scripts use; nil: Redis's own (TIME), so that
+	// every process agrees on every deadline. Tests set their own.
+	now      func() time.Time
+	traceTTL time.Duration
+	// pol is what the scripts need of the configuration of the Service
+	// that uses the Store (NewService sets it), and settled counts the
+	// wakes whose end Pushed recorded.
+	pol     policy
+	settled func(op string, err error)
+}
+
+// StoreOptions tune a Store.
+type StoreOptions struct {
+	// TraceTTL is how long a call's trace is kept (0: no traces).
+	TraceTTL time.Duration
 }
 
 // NewStore returns a Store that keeps its keys under prefix.
-func NewStore(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, keys: keys{prefix: prefix}, batch: newProposeBatcher(rdb, 64), cache: newDeviceCache(100_000, 24*time.Hour)}
+func NewStore(rdb redis.UniversalClient, prefix string, opts StoreOptions) *Store {
+	return &Store{
+		rdb: rdb, keys: keys{prefix: prefix}, batch: newBatcher(rdb, 64),
+		cache: newDeviceCache(100_000, 24*time.Hour), traceTTL: opts.TraceTTL,
+	}
 }
+
+// useClock makes the scripts take their time from now instead of Redis.
+func (s *Store) useClock(now func() time.Time) { s.now = now }
+
+// setPolicy gives the Store the Service's settings.
+func (s *Store) setPolicy(p policy) { s.pol = p }
 
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -93,6 +136,16 @@ func (s *Store) LoadScripts(ctx context.Context) error {
 		return fmt.Errorf("sessions: load scripts: %w", err)
 	}
 	return nil
+}
+
+// args are a script's arguments: the prelude's four (lua/prelude.lua),
+// then extra.
+func (s *Store) args(base, account string, extra ...any) []any {
+	now := ""
+	if s.now != nil {
+		now = strconv.FormatInt(ms(s.now()), 10)
+	}
+	return append([]any{base, account, now, s.traceTTL.Milliseconds()}, extra...)
 }
 
 // run runs a script by hash and falls back to sending its source when Redis
@@ -137,4 +190,11 @@ func num(res []any, i int) int64 {
 
 func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -2,77 +2,129 @@ package sessions
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
-// wake is a device the propose or publish script marked woken.
+// wake is a device a script handed out to be woken.
 type wake struct {
 	device Device
 	kind   WakeKind
 	why    WakeReason
 }
 
+// proposal is one copy of a propose, as the Store needs it.
 type proposal struct {
 	account, caller, id, from string
 	media                     []string
 	delay                     time.Time // zero: none
 	undeliverable             bool
+	arrived                   time.Time     // when the stanza arrived
+	age                       time.Duration // since then
+	attempt                   string        // this handling's id: the same on every retry of it
+	source                    string        // for the trace: deliver | undeliverable
+	remote                    bool          // the caller's domain is not served here
+	refuse                    string        // a refusal decided before Redis ("": none)
+	pushed                    []string      // devices rung from memory while Redis was away
+}
+
+// policy is what the scripts need of the Service's configuration.
+type policy struct {
+	ring, grace, stale, hold, window, lease, deviceTTL time.Duration
+	wakeOnPublish, onePerCaller                        bool
+	maxRinging, maxPerDomain, pairPerMinute            int
+	callerPerMinute, domainPerMinute                   int
+	strangerWindow                                     time.Duration
 }
 
 type proposeResult struct {
-	status  string // statusCreated | statusRinging | statusStale | statusEnded | statusLate
-	state   string // the final state, when status is statusEnded
-	call    Call
-	devices map[string]string // every device of the account (id → JSON), for the fail-open cache
-	wakes   []wake
+	status    string // statusCreated | statusRinging | statusStale | statusEnded | statusLate | statusRefused
+	state     string // the final state (statusEnded) or why it was refused (statusRefused)
+	call      Call
+	devices   []Device // every device of the account, for the fail-open cache; a stranger's alert
+	available []string // the account's available resources, for the fail-open cache
+	wakes     []wake
 }
 
-// propose runs propose.lua and queues the call's ring timeout in the same
-// round trip.
-func (s *Store) propose(ctx context.Context, p proposal, now time.Time, t timing) (proposeResult, error) {
+// newAttempt names one handling of a stanza: the scripts hand a wake to the
+// attempt that marked it, and to it alone.
+func newAttempt() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// propose runs propose.lua, and the budgets of the caller and of its
+// remote domain in the same round trip. A call the budgets refuse is
+// refused before its wakes leave.
+func (s *Store) propose(ctx context.Context, p proposal) (proposeResult, error) {
+	pol := s.pol
 	ref := callRef(p.caller, p.id)
-	keys := []string{
-		s.keys.call(p.account, ref), s.keys.woken(p.account, ref), s.keys.ringing(p.account),
-		s.keys.devices(p.account), s.keys.presence(p.account), s.keys.published(p.account),
-		s.keys.lastCall(p.account),
-	}
+	base := s.keys.base(p.account)
 	delay := int64(0)
 	if !p.delay.IsZero() {
 		delay = ms(p.delay)
 	}
-	args := []any{
-		ms(now), t.ring.Milliseconds(), (t.ring + t.grace).Milliseconds(), t.stale.Milliseconds(), delay,
-		flag(p.undeliverable), flag(t.wakeOnPublish), ref, p.from, strings.Join(p.media, ","), p.caller,
+	prop := &scriptCall{script: proposeScript, keys: []string{s.keys.devices(p.account)}, args: s.args(base, p.account,
+		p.caller, p.id, p.from, strings.Join(p.media, ","), delay, flag(p.undeliverable),
+		flag(pol.wakeOnPublish), pol.ring.Milliseconds(), (pol.ring + pol.grace).Milliseconds(), pol.stale.Milliseconds(), p.age.Milliseconds(),
+		p.attempt, pol.lease.Milliseconds(), pol.deviceTTL.Milliseconds(), pol.window.Milliseconds(),
+		pol.maxRinging, pol.maxPerDomain, pol.pairPerMinute, flag(p.remote), p.source, p.refuse,
+		pol.strangerWindow.Milliseconds(), strings.Join(p.pushed, "\n"), flag(pol.onePerCaller),
+	)}
+	calls := []*scriptCall{prop}
+	budgets := map[*scriptCall]string{}
+	addBudget := func(name string, perMinute int, reason string) {
+		if perMinute <= 0 || p.refuse != "" {
+			return
+		}
+		c := &scriptCall{script: budgetScript, keys: []string{s.keys.budget(name)},
+			args: s.args(s.keys.base(name), name, perMinute, p.account+"/"+ref)}
+		budgets[c] = reason
+		calls = append(calls, c)
 	}
-	timer := redis.Z{Score: float64(ms(now.Add(t.ring))), Member: timerMember(timerCall, p.account, ref)}
-
-	req := &proposeReq{ctx: ctx, keys: keys, args: args, timer: timer, timers: s.keys.timers()}
-	s.batch.do(req)
-	res, err := req.res, req.err
-	if isNoScript(err) {
-		// Redis lost its scripts (a restart): send the source this once.
-		res, err = s.run(ctx, proposeScript, keys, args...)
-		if err == nil {
-			req.tErr = s.addTimer(ctx, timer.Member.(string), time.UnixMilli(int64(timer.Score)))
+	addBudget(p.caller, pol.callerPerMinute, refusedCaller)
+	if p.remote {
+		addBudget("domain:"+domainOf(p.caller), pol.domainPerMinute, refusedRemote)
+	}
+	s.batch.do(ctx, calls...)
+	if prop.err != nil {
+		return proposeResult{}, fmt.Errorf("sessions: propose: %w", prop.err)
+	}
+	out, err := s.proposeOutcome(p, prop.res)
+	if err != nil || out.status != statusCreated {
+		return out, err
+	}
+	for c, reason := range budgets {
+		// A budget that could not be read lets the call ring: a real call
+		// lost costs more than a stranger's call let through.
+		if c.err == nil && num(c.res, 0) == 0 {
+			if err := s.refuse(ctx, p.account, ref, reason); err != nil {
+				return proposeResult{}, err
+			}
+			return proposeResult{status: statusRefused, state: reason, call: out.call}, nil
 		}
 	}
-	if err != nil {
-		return proposeResult{}, fmt.Errorf("sessions: propose: %w", err)
-	}
-	if req.tErr != nil {
-		return proposeResult{}, fmt.Errorf("sessions: propose timer: %w", req.tErr)
-	}
+	return out, nil
+}
 
+func (s *Store) proposeOutcome(p proposal, res []any) (proposeResult, error) {
 	out := proposeResult{status: str(res, 0)}
 	switch out.status {
 	case statusEnded:
 		out.state = str(res, 1)
+		return out, nil
+	case statusRefused:
+		out.state = str(res, 1)
+		if raw := str(res, 2); raw != "" {
+			out.devices, _ = decodeDevices(p.account, []byte(raw))
+		}
+		out.call = Call{Account: p.account, Caller: p.caller, ID: p.id, From: p.from, Media: p.media, Created: p.arrived, Deadline: p.arrived.Add(s.pol.ring)}
 		return out, nil
 	case statusCreated, statusRinging:
 	default:
@@ -85,21 +137,31 @@ func (s *Store) propose(ctx context.Context, p proposal, now time.Time, t timing
 		From:     str(res, 3),
 		Media:    splitMedia(str(res, 4)),
 	}
-	n := int(num(res, 5))
-	out.devices = make(map[string]string, n)
-	i := 6
-	for range n {
-		out.devices[str(res, i)] = str(res, i+1)
-		i += 2
+	if raw := str(res, 5); raw != "" {
+		out.devices, _ = decodeDevices(p.account, []byte(raw))
 	}
-	s.cache.put(p.account, out.devices)
-	// Only the woken devices are decoded: the others are kept as JSON.
-	for ; i+2 < len(res); i += 3 {
-		if d, err := parseDevice(out.devices[str(res, i)]); err == nil {
-			out.wakes = append(out.wakes, wake{device: d, kind: WakeKind(str(res, i+1)), why: WakeReason(str(res, i+2))})
+	if av := str(res, 6); av != "" {
+		out.available = strings.Split(av, "\n")
+	}
+	s.cache.put(p.account, out.devices, out.available)
+	for i := 7; i+2 < len(res); i += 3 {
+		for _, d := range out.devices {
+			if d.ID == str(res, i) {
+				out.wakes = append(out.wakes, wake{device: d, kind: WakeKind(str(res, i+1)), why: WakeReason(str(res, i+2))})
+				break
+			}
 		}
 	}
 	return out, nil
+}
+
+// refuse ends a call that was created but may not ring (refuse.lua).
+func (s *Store) refuse(ctx context.Context, account, ref, reason string) error {
+	base := s.keys.base(account)
+	if _, err := s.run(ctx, refuseScript, []string{s.keys.call(account, ref)}, s.args(base, account, ref, reason)...); err != nil {
+		return fmt.Errorf("sessions: refuse call: %w", err)
+	}
+	return nil
 }
 
 type endResult struct {
@@ -109,12 +171,11 @@ type endResult struct {
 	woken  []wake
 }
 
-// end moves a ringing call to state (see end.lua).
-func (s *Store) end(ctx context.Context, account, ref, state, leaveOut string, onlyDue bool, now time.Time) (endResult, error) {
-	keys := []string{
-		s.keys.call(account, ref), s.keys.woken(account, ref), s.keys.ringing(account), s.keys.devices(account),
-	}
-	res, err := s.run(ctx, endScript, keys, ms(now), state, ref, leaveOut, flag(onlyDue))
+// end moves a ringing call to state (see end.lua); how is for the trace.
+func (s *Store) end(ctx context.Context, account, ref, state string, onlyDue bool, how string) (endResult, error) {
+	base := s.keys.base(account)
+	keys := []string{s.keys.call(account, ref), s.keys.devices(account)}
+	res, err := s.run(ctx, endScript, keys, s.args(base, account, ref, state, flag(onlyDue), how)...)
 	if err != nil {
 		return endResult{}, fmt.Errorf("sessions: end call: %w", err)
 	}
@@ -135,46 +196,26 @@ func (s *Store) end(ctx context.Context, account, ref, state, leaveOut string, o
 		From:     str(res, 3),
 		Media:    splitMedia(str(res, 4)),
 	}
-	for i := 6; i+2 < len(res); i += 3 {
-		d, err := parseDevice(str(res, i+2))
-		if err != nil {
-			continue
+	devices, _ := decodeDevices(account, []byte(str(res, 6)))
+	for i := 7; i+1 < len(res); i += 2 {
+		for _, d := range devices {
+			if d.ID == str(res, i) {
+				out.woken = append(out.woken, wake{device: d, kind: WakeKind(str(res, i+1))})
+				break
+			}
 		}
-		out.woken = append(out.woken, wake{device: d, kind: WakeKind(str(res, i+1))})
 	}
 	return out, nil
 }
 
-// ringingRefs returns the refs of the calls ringing for an account at now,
-// and the account's lastcall key as read in the same round trip ("" when
-// absent): a script given the refs can tell from it whether a call started
-// since.
-func (s *Store) ringingRefs(ctx context.Context, account string, now time.Time) (refs []string, lastCall string, err error) {
-	pipe := s.rdb.Pipeline()
-	ringing := pipe.HGetAll(ctx, s.keys.ringing(account))
-	last := pipe.Get(ctx, s.keys.lastCall(account))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, "", fmt.Errorf("sessions: ringing calls: %w", err)
-	}
-	m := ringing.Val()
-	refs = make([]string, 0, len(m))
-	for ref, deadline := range m {
-		var d int64
-		if _, err := fmt.Sscan(deadline, &d); err == nil && d > ms(now) {
-			refs = append(refs, ref)
-		}
-	}
-	return refs, last.Val(), nil
-}
-
 // refByID finds the ringing call of an account with the given id, for an
 // accept or reject a callee sent to its own bare JID (no caller named).
-func (s *Store) refByID(ctx context.Context, account, id string, now time.Time) (string, error) {
-	refs, _, err := s.ringingRefs(ctx, account, now)
+func (s *Store) refByID(ctx context.Context, account, id string) (string, error) {
+	m, err := s.rdb.HGetAll(ctx, s.keys.ringing(account)).Result()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("sessions: ringing calls: %w", err)
 	}
-	for _, ref := range refs {
+	for ref := range m {
 		if _, rid, ok := splitRef(ref); ok && rid == id {
 			return ref, nil
 		}
@@ -188,65 +229,36 @@ type publishWake struct {
 }
 
 type publishResult struct {
-	status      string // statusCall | statusHold | statusMessage | statusGone
+	status      string // statusCall | statusHold | statusMessage | statusGone | statusForbidden
+	device      Device
 	wakes       []publishWake
-	device      Device // for "message"
 	holdStarted bool
 }
 
-// publishRetries bounds how often publish reads the ringing calls again
-// because a call started meanwhile.
-const publishRetries = 3
-
-// publish runs publish.lua for one device (see there).
-//
-// The script learns the ringing calls from this read, made before it runs.
-// A call whose propose runs in between would be missed twice over: its
-// propose saw no publish yet, and the publish would not see the call. It
-// happens: a publish follows the copy of its propose by milliseconds
-// (ejabberd's always, Prosody's often), and the two are handled by
-// different workers. The script then answers "retry" (the account's
-// lastcall moved), and the read is made again.
-func (s *Store) publish(ctx context.Context, account string, d Device, now time.Time, t timing, wakeOK bool, pending pendingMessage) (publishResult, error) {
-	for attempt := 1; ; attempt++ {
-		refs, lastCall, err := s.ringingRefs(ctx, account, now)
-		if err != nil {
-			return publishResult{}, err
-		}
-		keys := []string{s.keys.devices(account), s.keys.published(account), s.keys.pending(account), s.keys.lastCall(account)}
-		for _, ref := range refs {
-			keys = append(keys, s.keys.call(account, ref), s.keys.woken(account, ref))
-		}
-		// The script runs only while lastcall still is what was read.
-		pending.LastCall = lastCall
-		pm, _ := json.Marshal(pending)
-		res, err := s.run(ctx, publishScript, keys, ms(now), d.ID, t.ring.Milliseconds(), flag(wakeOK), t.hold.Milliseconds(), string(pm), lastCall)
-		if err != nil {
-			return publishResult{}, fmt.Errorf("sessions: publish: %w", err)
-		}
-		if str(res, 0) != statusRetry {
-			return publishOutcome(res, account, refs)
-		}
-		if attempt == publishRetries {
-			return publishResult{}, errors.New("sessions: publish: calls keep starting for " + account)
-		}
+// publish runs publish.lua for the device of a node (see there); secret
+// is what the publish presented.
+func (s *Store) publish(ctx context.Context, account string, node []byte, secret string, wakeOK bool, hold time.Duration, held string, attempt string) (publishResult, error) {
+	pol := s.pol
+	base := s.keys.base(account)
+	sum := sha1.Sum(mustDecodeSecret(secret))
+	res, err := s.run(ctx, publishScript, []string{s.keys.devices(account)}, s.args(base, account,
+		string(node), hex.EncodeToString(sum[:]), flag(wakeOK), hold.Milliseconds(), held,
+		pol.ring.Milliseconds(), pol.window.Milliseconds(), attempt, pol.lease.Milliseconds(), pol.deviceTTL.Milliseconds())...)
+	if err != nil {
+		return publishResult{}, fmt.Errorf("sessions: publish: %w", err)
 	}
-}
-
-// publishOutcome reads publish.lua's answer; refs are the calls the script
-// was given.
-func publishOutcome(res []any, account string, refs []string) (publishResult, error) {
-	var err error
 	out := publishResult{status: str(res, 0)}
 	switch out.status {
-	case statusCall:
-		for i := 1; i+6 < len(res); i += 7 {
-			k := int(num(res, i)) // index into keys of the call's key
-			r := (k - 5) / 2
-			if r < 0 || r >= len(refs) {
-				continue
-			}
-			caller, id, _ := splitRef(refs[r])
+	case statusCall, statusMessage:
+		if out.device, err = decodeDevice(account, []byte(str(res, 1))); err != nil {
+			return publishResult{}, err
+		}
+	case statusHold:
+		out.holdStarted = num(res, 1) == 1
+	}
+	if out.status == statusCall {
+		for i := 2; i+5 < len(res); i += 6 {
+			caller, id, _ := splitRef(str(res, i))
 			out.wakes = append(out.wakes, publishWake{
 				kind: WakeKind(str(res, i+1)),
 				call: Call{
@@ -258,46 +270,49 @@ func publishOutcome(res []any, account string, refs []string) (publishResult, er
 				},
 			})
 		}
-	case statusHold:
-		out.holdStarted = num(res, 1) == 1
-	case statusMessage:
-		out.device, err = parseDevice(str(res, 1))
-		if err != nil {
-			return publishResult{}, err
-		}
 	}
 	return out, nil
 }
 
+// mustDecodeSecret is the raw secret the record stores; a secret that is
+// not base64 (forged or mistyped) hashes to something no record holds.
+func mustDecodeSecret(secret string) []byte {
+	b, err := base64.RawURLEncoding.DecodeString(secret)
+	if err != nil {
+		return []byte("\x00not a secret:" + secret)
+	}
+	return b
+}
+
 // messageDue takes a held message alert (see message_due.lua).
-func (s *Store) messageDue(ctx context.Context, account, deviceID string) (status string, d Device, pending string, err error) {
-	keys := []string{s.keys.devices(account), s.keys.pending(account), s.keys.lastCall(account)}
-	res, err := s.run(ctx, messageDueScript, keys, deviceID)
+func (s *Store) messageDue(ctx context.Context, account, deviceID string) (status string, d Device, held string, err error) {
+	pol := s.pol
+	base := s.keys.base(account)
+	res, err := s.run(ctx, messageDueScript, []string{s.keys.devices(account)}, s.args(base, account, deviceID, pol.deviceTTL.Milliseconds())...)
 	if err != nil {
 		return "", Device{}, "", fmt.Errorf("sessions: message due: %w", err)
 	}
 	status = str(res, 0)
 	if status == statusMessage {
-		d, err = parseDevice(str(res, 1))
-		if err != nil {
+		if d, err = decodeDevice(account, []byte(str(res, 1))); err != nil {
 			return "", Device{}, "", err
 		}
-		pending = str(res, 2)
+		held = str(res, 2)
 	}
-	return status, d, pending, nil
+	return status, d, held, nil
 }
 
-// timing carries the durations the scripts need.
-type timing struct {
-	ring, grace, stale, hold time.Duration
-	wakeOnPublish            bool
-}
-
-func flag(b bool) int {
-	if b {
-		return 1
+// wakeOp runs one op of wake.lua (see there) for a device's wake.
+func (s *Store) wakeOp(ctx context.Context, op string, k WakeKey, text, newAttempt string) ([]any, error) {
+	pol := s.pol
+	base := s.keys.base(k.Call.Account)
+	keys := []string{s.keys.call(k.Call.Account, k.Call.ref()), s.keys.devices(k.Call.Account)}
+	res, err := s.run(ctx, wakeScript, keys, s.args(base, k.Call.Account, op, k.Call.ref(), k.DeviceID, k.Attempt,
+		pol.lease.Milliseconds(), text, newAttempt, pol.deviceTTL.Milliseconds())...)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: wake %s: %w", op, err)
 	}
-	return 0
+	return res, nil
 }
 
 func splitMedia(s string) []string {
@@ -305,4 +320,12 @@ func splitMedia(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+// domainOf is the domain of a bare JID.
+func domainOf(bare string) string {
+	if _, d, ok := strings.Cut(bare, "@"); ok {
+		return d
+	}
+	return bare
 }

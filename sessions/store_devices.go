@@ -2,9 +2,10 @@ package sessions
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,103 +15,140 @@ import (
 var errFull = errors.New("sessions: device limit reached")
 
 // putDevice stores d (see register.lua) and returns the device as stored:
-// an existing device keeps its node and secret.
+// an existing device keeps its node and secret. A token that another
+// account held moves here: it is taken from the other account.
 func (s *Store) putDevice(ctx context.Context, account string, d Device, max int, ttl time.Duration) (Device, error) {
-	raw, err := d.marshal()
+	raw, err := encodeDevice(d)
 	if err != nil {
 		return Device{}, err
 	}
-	res, err := s.run(ctx, registerScript, []string{s.keys.devices(account)}, d.ID, raw, max, ttl.Milliseconds())
+	base := s.keys.base(account)
+	res, err := s.run(ctx, registerScript, []string{s.keys.devices(account)}, s.args(base, account, string(raw), max, ttl.Milliseconds())...)
 	if err != nil {
 		return Device{}, fmt.Errorf("sessions: register: %w", err)
 	}
 	if str(res, 0) == statusFull {
 		return Device{}, errFull
 	}
-	stored, err := parseDevice(str(res, 1))
+	stored, err := decodeDevice(account, []byte(str(res, 1)))
 	if err != nil {
 		return Device{}, fmt.Errorf("sessions: register: %w", err)
 	}
 	s.cache.update(account, stored.ID, &stored)
-	// The node index lives outside the account's slot, so it is written after
-	// the device. Writing it on every registration also repairs an index lost
+	// The token index lives in other slots, so it is written after the
+	// device. Writing it on every registration also repairs an index lost
 	// to a crash between the two steps.
-	if err := s.rdb.Set(ctx, s.keys.node(stored.Node), nodeValue(account, stored.ID), ttl).Err(); err != nil {
-		return Device{}, fmt.Errorf("sessions: register node: %w", err)
+	for i := 2; i < len(res); i++ {
+		s.forgetToken(ctx, account, str(res, i))
+	}
+	for _, tok := range []string{stored.VoIPToken, stored.Token} {
+		if tok == "" {
+			continue
+		}
+		rawTok, _ := hex.DecodeString(tok)
+		old, err := s.tokenOp(ctx, "claim", account, string(rawTok), ttl)
+		if err != nil {
+			return Device{}, err
+		}
+		if old != "" && old != account {
+			// Registered again under another account (a user who switched
+			// accounts in the app): the old account must not ring it.
+			if _, err := s.removeToken(ctx, old, "", string(rawTok), time.Time{}); err != nil {
+				return Device{}, err
+			}
+		}
 	}
 	return stored, nil
 }
 
-// removeDevice removes a device, or only the given token of it; it reports
-// whether the whole device went away.
-func (s *Store) removeDevice(ctx context.Context, account, deviceID, token string, invalidSince time.Time) (status string, err error) {
-	since := ""
-	if !invalidSince.IsZero() {
-		since = invalidSince.UTC().Format(time.RFC3339) // as Device.Registered: comparable as strings
+// tokenOp claims a raw token for account or forgets it (tokens.lua),
+// returning the account that held it before.
+func (s *Store) tokenOp(ctx context.Context, op, account, rawToken string, ttl time.Duration) (string, error) {
+	sum := sha256.Sum256([]byte(rawToken))
+	th := string(sum[:8])
+	key := s.keys.tokens(rawToken)
+	res, err := s.run(ctx, tokensScript, []string{key}, s.args(s.keys.base(rawToken), account, op, th, ttl.Milliseconds())...)
+	if err != nil {
+		return "", fmt.Errorf("sessions: token index: %w", err)
 	}
-	res, err := s.run(ctx, removeScript, []string{s.keys.devices(account)}, deviceID, token, since)
+	return str(res, 0), nil
+}
+
+// forgetToken drops a raw token from the index if account holds it there;
+// a failure only leaves an entry that a later lookup finds stale.
+func (s *Store) forgetToken(ctx context.Context, account, rawToken string) {
+	_, _ = s.tokenOp(ctx, "forget", account, rawToken, 0)
+}
+
+// removeDevice removes a device (see remove.lua).
+func (s *Store) removeDevice(ctx context.Context, account, deviceID string) (status string, err error) {
+	return s.removeToken(ctx, account, deviceID, "", time.Time{})
+}
+
+// removeToken removes a raw token from the account's devices (from the
+// given device, or any), or the whole device when rawToken is "". A
+// device that registered after invalidSince keeps its token.
+func (s *Store) removeToken(ctx context.Context, account, deviceID, rawToken string, invalidSince time.Time) (string, error) {
+	since := int64(0)
+	if !invalidSince.IsZero() {
+		since = invalidSince.Unix()
+	}
+	base := s.keys.base(account)
+	res, err := s.run(ctx, removeScript, []string{s.keys.devices(account)}, s.args(base, account, deviceID, rawToken, since)...)
 	if err != nil {
 		return "", fmt.Errorf("sessions: remove device: %w", err)
 	}
-	status = str(res, 0)
+	status := str(res, 0)
 	if status == statusRemoved || status == statusUpdated {
-		s.cache.update(account, deviceID, nil)
-	}
-	if status != statusRemoved {
-		return status, nil
-	}
-	if node := str(res, 1); node != "" {
-		// Only remove the index if it still points at this device.
-		key := s.keys.node(node)
-		if v, err := s.rdb.Get(ctx, key).Result(); err == nil && v == nodeValue(account, deviceID) {
-			s.rdb.Del(ctx, key)
+		s.cache.drop(account)
+		for i := 1; i < len(res); i++ {
+			s.forgetToken(ctx, account, str(res, i))
 		}
 	}
 	return status, nil
 }
 
-// devices returns every device of an account.
-func (s *Store) devices(ctx context.Context, account string) ([]Device, error) {
-	m, err := s.rdb.HGetAll(ctx, s.keys.devices(account)).Result()
+// Devices returns every device of an account (for the devices command and
+// tests), aged ones included.
+func (s *Store) Devices(ctx context.Context, account string) ([]Device, error) {
+	raw, err := s.rdb.HGet(ctx, s.keys.devices(account), account).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sessions: devices: %w", err)
 	}
-	out := make([]Device, 0, len(m))
-	for _, raw := range m {
-		d, err := parseDevice(raw)
-		if err != nil {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	return decodeDevices(account, []byte(raw))
 }
 
-// deviceByNode finds the account and device a XEP-0357 node belongs to.
-func (s *Store) deviceByNode(ctx context.Context, node string) (string, Device, error) {
-	v, err := s.rdb.Get(ctx, s.keys.node(node)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", Device{}, ErrUnknownNode
-	}
+// sweep drops the aged devices of one part of one devices hash and returns
+// the cursor to go on from (0: the hash is done).
+func (s *Store) sweep(ctx context.Context, bucket, shard int, cursor string, deviceTTL time.Duration) (string, error) {
+	base := s.keys.bucketBases()[bucket]
+	key := fmt.Sprintf("%sd:%d", base, shard)
+	res, err := s.run(ctx, sweepScript, []string{key}, s.args(base, "", cursor, deviceTTL.Milliseconds(), 100)...)
 	if err != nil {
-		return "", Device{}, fmt.Errorf("sessions: node lookup: %w", err)
+		return "0", fmt.Errorf("sessions: sweep: %w", err)
 	}
-	account, id, ok := strings.Cut(v, "\n")
-	if !ok {
-		return "", Device{}, ErrUnknownNode
-	}
-	raw, err := s.rdb.HGet(ctx, s.keys.devices(account), id).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", Device{}, ErrUnknownNode
-	}
-	if err != nil {
-		return "", Device{}, fmt.Errorf("sessions: node lookup: %w", err)
-	}
-	d, err := parseDevice(raw)
-	if err != nil || d.Node != node {
-		return "", Device{}, ErrUnknownNode
-	}
-	return account, d, nil
+	return str(res, 0), nil
 }
 
-func nodeValue(account, deviceID string) string { return account + "\n" + deviceID }
+// ---- presence ---------------------------------------------------------------
+
+func (s *Store) setPresence(ctx context.Context, account, resource string, available bool, at time.Time, ttl time.Duration) error {
+	key := s.keys.presence(account)
+	var err error
+	if available {
+		_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, key, resource, ms(at))
+			p.PExpire(ctx, key, ttl)
+			return nil
+		})
+	} else {
+		err = s.rdb.HDel(ctx, key, resource).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("sessions: presence: %w", err)
+	}
+	return nil
+}

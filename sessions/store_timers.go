@@ -3,70 +3,80 @@ package sessions
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
-func (s *Store) setPresence(ctx context.Context, account, resource string, available bool, at time.Time, ttl time.Duration) error {
-	key := s.keys.presence(account)
-	var err error
-	if available {
-		_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, key, resource, ms(at))
-			p.PExpire(ctx, key, ttl)
-			return nil
-		})
-	} else {
-		err = s.rdb.HDel(ctx, key, resource).Err()
-	}
-	if err != nil {
-		return fmt.Errorf("sessions: presence: %w", err)
-	}
-	return nil
-}
-
-// Timer members: "c\n<account>\n<ref>" for a ring timeout, "m\n<account>\n<device>"
-// for a held message alert. '\n' never appears in a JID or device id.
+// Timer members, in the bucket's timers:
+//
+//	"c\n<account>\n<ref>"           a call's ring timeout
+//	"m\n<account>\n<device>"        a held message alert
+//	"w\n<account>\n<ref>\n<device>" a wake's lease
+//
+// '\n' never appears in a bare JID or a device id; a call id may hold one,
+// so a lease's ref is what lies between the account and the last '\n'.
 const (
 	timerCall    = "c"
 	timerMessage = "m"
+	timerLease   = "w"
 )
 
-func timerMember(kind, account, rest string) string { return kind + "\n" + account + "\n" + rest }
-
-func parseTimer(member string) (kind, account, rest string, ok bool) {
-	kind, tail, ok := strings.Cut(member, "\n")
-	if !ok {
-		return "", "", "", false
-	}
-	account, rest, ok = strings.Cut(tail, "\n")
-	return kind, account, rest, ok
+type timer struct {
+	member                   string
+	kind, account, ref, dev  string
+	claims                   int64 // how often it was claimed; -1: parked now
 }
 
-// dueTimers returns up to limit timer members due at now.
-func (s *Store) dueTimers(ctx context.Context, now time.Time, limit int64) ([]string, error) {
-	m, err := s.rdb.ZRangeByScore(ctx, s.keys.timers(), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(ms(now), 10), Count: limit,
-	}).Result()
+func parseTimer(member string) (timer, bool) {
+	t := timer{member: member}
+	kind, tail, ok := strings.Cut(member, "\n")
+	if !ok {
+		return t, false
+	}
+	account, rest, ok := strings.Cut(tail, "\n")
+	if !ok {
+		return t, false
+	}
+	t.kind, t.account = kind, account
+	switch kind {
+	case timerCall:
+		t.ref = rest
+	case timerMessage:
+		t.dev = rest
+	case timerLease:
+		i := strings.LastIndexByte(rest, '\n')
+		if i < 0 {
+			return t, false
+		}
+		t.ref, t.dev = rest[:i], rest[i+1:]
+	default:
+		return t, false
+	}
+	return t, true
+}
+
+// claimTimers claims up to limit due timers of the bucket with base base
+// (claim.lua): each is this process's to fire for claim; one claimed
+// maxClaims times without being done with is parked.
+func (s *Store) claimTimers(ctx context.Context, base string, limit int, claim time.Duration, maxClaims int) ([]timer, error) {
+	res, err := s.run(ctx, claimScript, []string{s.keys.timers(base)}, s.args(base, "", limit, claim.Milliseconds(), maxClaims)...)
 	if err != nil {
 		return nil, fmt.Errorf("sessions: timers: %w", err)
 	}
-	return m, nil
+	out := make([]timer, 0, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		t, ok := parseTimer(str(res, i))
+		if !ok {
+			t = timer{member: str(res, i)}
+		}
+		t.claims = num(res, i+1)
+		out = append(out, t)
+	}
+	return out, nil
 }
 
-func (s *Store) addTimer(ctx context.Context, member string, due time.Time) error {
-	return s.rdb.ZAddNX(ctx, s.keys.timers(), redis.Z{Score: float64(ms(due)), Member: member}).Err()
-}
-
-func (s *Store) doneTimer(ctx context.Context, member string) error {
-	return s.rdb.ZRem(ctx, s.keys.timers(), member).Err()
-}
-
-// unwake forgets that a device was woken for a call, so that a later copy of
-// its propose can wake it again (used when its push could not be queued).
-func (s *Store) unwake(ctx context.Context, account, ref, deviceID string) error {
-	return s.rdb.HDel(ctx, s.keys.woken(account, ref), deviceID).Err()
+// dropTimer removes a timer that cannot be acted on (a member this
+// version does not read).
+func (s *Store) dropTimer(ctx context.Context, base, member string) error {
+	return s.rdb.ZRem(ctx, s.keys.timers(base), member).Err()
 }

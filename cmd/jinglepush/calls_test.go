@@ -187,6 +187,10 @@ func TestCallLifecycle(t *testing.T) {
 			id := uuid.NewString()
 			send(t, ac, propose(bob, id))
 			s.apns.Wait(t, 1, waitShort)
+			// Killed once the push is recorded as delivered. (Killed between
+			// APNs taking the push and that record, the process would leave
+			// a wake that the next one pushes again: TestKilledMidPush.)
+			s.waitMetric(`jinglepush_calls_wakes_settled_total{outcome="delivered"}`, 1)
 			s.kill()
 			s.start()
 			send(t, ac, propose(bob, id)) // the caller's client retries

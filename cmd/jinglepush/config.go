@@ -101,6 +101,21 @@ type CallsConfig struct {
 	WakeOnPublish bool          `mapstructure:"wake_on_publish"`
 	Grace         time.Duration `mapstructure:"grace"`        // a finished call stays for late events
 	PublishHold   time.Duration `mapstructure:"publish_hold"` // a publish waits this long for its propose
+	// PublishWindow: a publish belongs to a call that started this close to it.
+	PublishWindow time.Duration `mapstructure:"publish_window"`
+	Lease         time.Duration `mapstructure:"lease"`           // a wake not delivered in this time is taken over
+	FailOpenAfter time.Duration `mapstructure:"fail_open_after"` // Redis silent this long: ring from memory
+	TraceTTL      time.Duration `mapstructure:"trace_ttl"`       // how long a call's trace is kept (0: none)
+
+	// Limits on new calls; 0 (false) turns one off.
+	RingFrom              string        `mapstructure:"ring_from"`              // anyone | contacts
+	StrangerAlertWindow   time.Duration `mapstructure:"stranger_alert_window"`  // a stranger's missed-call alert, once per caller and window
+	OneCallPerCaller      bool          `mapstructure:"one_call_per_caller"`    // a caller's newer call to a callee whose phone rings is refused
+	MaxRinging            int           `mapstructure:"max_ringing"`            // calls ringing at once per callee
+	MaxRingingPerDomain   int           `mapstructure:"max_ringing_per_domain"` // of those, from one remote domain
+	CallerCalleePerMinute int           `mapstructure:"caller_callee_per_minute"`
+	CallerPerMinute       int           `mapstructure:"caller_per_minute"`
+	DomainPerMinute       int           `mapstructure:"domain_per_minute"`
 }
 
 // RegistrationConfig is [registration].
@@ -162,6 +177,19 @@ func defaults() Config {
 			WakeOnPublish: sess.WakeOnPublish,
 			Grace:         sess.Grace,
 			PublishHold:   sess.PublishHold,
+			PublishWindow: sess.PublishWindow,
+			Lease:         sess.Lease,
+			FailOpenAfter: sess.FailOpenAfter,
+			TraceTTL:      15 * time.Minute,
+
+			RingFrom:              sess.RingFrom,
+			StrangerAlertWindow:   sess.StrangerWindow,
+			OneCallPerCaller:      sess.OnePerCaller,
+			MaxRinging:            sess.MaxRinging,
+			MaxRingingPerDomain:   sess.MaxRemoteDomain,
+			CallerCalleePerMinute: sess.PairPerMinute,
+			CallerPerMinute:       sess.CallerPerMinute,
+			DomainPerMinute:       sess.DomainPerMinute,
 		},
 		Registration: RegistrationConfig{MaxDevices: sess.MaxDevices},
 		Alerts:       AlertsConfig(push.Alerts),

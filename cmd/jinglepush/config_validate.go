@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/jinglepush/jinglepush/sessions"
+
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -339,6 +341,25 @@ func (c CallsConfig) check(p *problems) {
 		p.add("calls.publish_hold", "%s", errNegative)
 	case c.RingTimeout > 0 && c.PublishHold > c.RingTimeout:
 		p.add("calls.publish_hold", "must be at most calls.ring_timeout (%s)", c.RingTimeout)
+	}
+	// Both are cut to the ring time where it is shorter (sessions).
+	p.positive("calls.publish_window", c.PublishWindow)
+	p.positive("calls.lease", c.Lease)
+	p.positive("calls.fail_open_after", c.FailOpenAfter)
+	if c.TraceTTL < 0 {
+		p.add("calls.trace_ttl", "%s", errNegative)
+	}
+	p.oneOf("calls.ring_from", c.RingFrom, sessions.RingFromAnyone, sessions.RingFromContacts)
+	p.positive("calls.stranger_alert_window", c.StrangerAlertWindow)
+	for _, l := range []struct {
+		key string
+		n   int
+	}{
+		{"calls.max_ringing", c.MaxRinging}, {"calls.max_ringing_per_domain", c.MaxRingingPerDomain},
+		{"calls.caller_callee_per_minute", c.CallerCalleePerMinute}, {"calls.caller_per_minute", c.CallerPerMinute},
+		{"calls.domain_per_minute", c.DomainPerMinute},
+	} {
+		p.atLeast(l.key, l.n, 0)
 	}
 }
 

@@ -56,6 +56,7 @@ type stackOptions struct {
 	process       bool          // run the built binary in a child process
 	wakeOnPublish *bool         // default: the server guide's (Prosody off, ejabberd on)
 	servedDomains []string      // default: the server's domain
+	callsTOML     string        // more [calls] keys
 	extraTOML     string
 }
 
@@ -140,6 +141,7 @@ key_file = %q
 ring_timeout = %q
 stale_after = %q
 wake_on_publish = %v
+%s
 
 [http]
 listen = %q
@@ -148,7 +150,7 @@ listen = %q
 level = "debug"
 %s`, info.ComponentAddr, info.ComponentDomain, info.Secret, tomlList(served),
 		srv.redis.Addr, s.prefix, s.apns.URL, s.apns.CAFile, bundleID, keyFile,
-		opts.ringTimeout.String(), opts.staleAfter.String(), wake, s.http, opts.extraTOML)
+		opts.ringTimeout.String(), opts.staleAfter.String(), wake, opts.callsTOML, s.http, opts.extraTOML)
 	s.cfgPath = filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

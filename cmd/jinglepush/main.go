@@ -142,7 +142,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 	defer rdb.Close()
 	sessions.InstrumentRedis(rdb, reg)
-	store := sessions.NewStore(rdb, cfg.Redis.KeyPrefix)
+	store := sessions.NewStore(rdb, cfg.Redis.KeyPrefix, sessions.StoreOptions{TraceTTL: cfg.Calls.TraceTTL})
 	if err := store.LoadScripts(ctx); err != nil {
 		// Not fatal: Redis may come up later; scripts load on first use.
 		log.Warn("redis not ready at start", "error", err)
@@ -172,15 +172,27 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	for i, a := range apps {
 		svcApps[i] = sessions.App{BundleID: a.BundleID, Environment: a.Environment}
 	}
-	svc := sessions.NewService(store, sender, sessions.Config{
+	svc := sessions.NewService(store, sender, nil, sessions.Config{
 		ServedDomains: cfg.XMPP.ServedDomains,
 		Apps:          svcApps,
 		RingTimeout:   cfg.Calls.RingTimeout,
 		StaleAfter:    cfg.Calls.StaleAfter,
 		Grace:         cfg.Calls.Grace,
 		PublishHold:   cfg.Calls.PublishHold,
+		PublishWindow: cfg.Calls.PublishWindow,
 		WakeOnPublish: cfg.Calls.WakeOnPublish,
 		MaxDevices:    cfg.Registration.MaxDevices,
+		Lease:         cfg.Calls.Lease,
+		FailOpenAfter: cfg.Calls.FailOpenAfter,
+
+		RingFrom:        cfg.Calls.RingFrom,
+		StrangerWindow:  cfg.Calls.StrangerAlertWindow,
+		OnePerCaller:    cfg.Calls.OneCallPerCaller,
+		MaxRinging:      cfg.Calls.MaxRinging,
+		MaxRemoteDomain: cfg.Calls.MaxRingingPerDomain,
+		PairPerMinute:   cfg.Calls.CallerCalleePerMinute,
+		CallerPerMinute: cfg.Calls.CallerPerMinute,
+		DomainPerMinute: cfg.Calls.DomainPerMinute,
 	}, log, reg)
 
 	comp, err := component.New(component.Config{

@@ -1,30 +1,27 @@
--- message_due: a held message alert is due. Only one caller takes it; it is
--- dropped when a call to the account was proposed after the publish (the
--- publish belonged to that call).
+-- message_due: a held message alert is due. Only one caller takes it; it
+-- is dropped when a call to the account was created after the publish
+-- (the publish belonged to that call).
 --
--- KEYS: 1 devices  2 pending  3 lastcall
--- ARGV: 1 device id
--- Returns {'message', device_json, pending_json} | {'call'} | {'none'}
-local p = redis.call('HGET', KEYS[2], ARGV[1])
-if not p then
+-- KEYS: 1 the account's devices hash
+-- ARGV (after the prelude's four): 5 device id  6 device ttl ms
+-- Returns {message, device, held json} | {call} | {none}
+local dev = ARGV[5]
+done_timer('m\n' .. ACCT .. '\n' .. dev)
+local hkey = key('held')
+local held = redis.call('HGET', hkey, dev)
+if not held then
   return {ST.none}
 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-local ok, m = pcall(cjson.decode, p)
-local last = redis.call('GET', KEYS[3])
-if ok and type(m) == 'table' then
-  if type(m.lastcall) == 'string' then
-    -- A call created since the publish was recorded changed lastcall (an
-    -- expired lastcall means none was).
-    if last and last ~= m.lastcall then
-      return {ST.call}
-    end
-  elseif tonumber(m.at or 0) <= tonumber(last or '0') then
-    return {ST.call} -- held by an older process: its clock is all there is
+redis.call('HDEL', hkey, dev)
+local last, json = string.match(held, '^([^\n]*)\n(.*)$')
+local now_last = redis.call('GET', key('l'))
+-- An expired counter means no call since (it outlives every call).
+if now_last and now_last ~= last then
+  return {ST.call}
+end
+for _, rec in ipairs(devices(KEYS[1])) do
+  if usable(rec, tonumber(ARGV[6])) and rec[R.id] == dev then
+    return {ST.message, cmsgpack.pack(rec), json}
   end
 end
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then
-  return {ST.none}
-end
-return {ST.message, raw, p}
+return {ST.none}

@@ -1,116 +1,218 @@
--- propose: a call signal "propose" for one account. Creates the call the
--- first time it is seen, then decides which devices to wake now and marks
--- them woken, all in one atomic step: the device ids this script returns
--- are pushed exactly once, whichever process or copy ran it.
+-- propose: one copy of a call's propose for the account. Creates the call
+-- the first time it is seen (unless a limit refuses it), then decides
+-- which devices to wake now and marks them, all in one atomic step: a
+-- device returned here is handed to this attempt alone, whichever process
+-- or copy ran it. The same attempt (go-redis retrying a script whose
+-- answer was lost) gets the same wakes back.
 --
--- KEYS: 1 call  2 woken  3 ringing  4 devices  5 presence  6 published  7 lastcall
--- ARGV: 1 now_ms  2 ring_ms  3 ttl_ms  4 stale_ms  5 delay_ms (0: none)
---       6 undeliverable (1/0)  7 wake_on_publish (1/0)  8 ref  9 from  10 media  11 caller
--- Returns {status, created, deadline, from, media, ndevices, [id, device_json] x ndevices, [id, kind, why]...}
--- (every device is returned so the process can cache them and still push if Redis fails later)
--- status: created | ringing (a duplicate, maybe waking more devices) | stale | ended (+ state) | late
---
--- This runs once per call: it keeps to one command per key where it can.
-local now = tonumber(ARGV[1])
-local ring = tonumber(ARGV[2])
-local ttl = tonumber(ARGV[3])
+-- KEYS: 1 the account's devices hash
+-- ARGV (after the prelude's four):
+--   5 caller  6 id  7 from  8 media  9 delay ms (0: none)  10 undeliverable (1/0)
+--   11 wake_on_publish (1/0)  12 ring ms  13 call ttl ms  14 stale ms  15 age ms (since the stanza arrived)
+--   16 attempt  17 lease ms  18 device ttl ms  19 publish window ms
+--   20 max ringing per callee  21 max ringing per remote domain  22 wakes per caller and minute
+--   23 the caller is remote (1/0)  24 source, for the trace  25 refuse ('' or a reason decided before)
+--   26 stranger alert window ms  27 devices already pushed while Redis was away (fail open),
+--   separated by newlines: marked delivered, not handed out again  28 one ringing call per caller (1/0)
+-- Returns
+--   {created|ringing, created, deadline, from, media, devices, available, [id, kind, why]...}
+--   {refused, reason, devices or ''}   (devices: a stranger's first refused call in the window)
+--   {stale} | {ended, state} | {late}
+local caller, id = ARGV[5], ARGV[6]
+local ring, ttl = tonumber(ARGV[12]), tonumber(ARGV[13])
+local attempt, lease = ARGV[16], tonumber(ARGV[17])
+local device_ttl, window = tonumber(ARGV[18]), tonumber(ARGV[19])
+local ref = caller .. '/' .. id
+local ckey = key('c', ref)
 local status, created, deadline, from, media, undeliverable
 
-local call = redis.call('HMGET', KEYS[1], 'state', 'created', 'deadline', 'und', 'from', 'media')
+-- refuse ends a new call before it rings: copies of it find it ended.
+local function refuse(reason)
+  redis.call('HSET', ckey, 'state', ST.refused, 'reason', reason, 'caller', caller, 'created', NOW)
+  redis.call('PEXPIRE', ckey, ttl)
+  trace(ref, 'refused ' .. reason)
+  local devs = ''
+  if reason == ST.stranger then
+    -- A stranger's call wakes nothing; the user hears of it once per
+    -- caller and window.
+    if redis.call('SET', key('sa', caller), '1', 'NX', 'PX', tonumber(ARGV[26])) then
+      devs = redis.call('HGET', KEYS[1], ACCT) or ''
+    end
+  end
+  return {ST.refused, reason, devs}
+end
+
+-- limit tells why a new call may not ring, or nil: one ringing call per
+-- caller and callee, a handful per callee and fewer per remote domain, a
+-- few wakes a minute per caller and callee.
+local function limit()
+  local max_ringing, max_domain, per_minute = tonumber(ARGV[20]), tonumber(ARGV[21]), tonumber(ARGV[22])
+  local rkey = key('r')
+  local ringing = redis.call('HGETALL', rkey)
+  local live, same_domain = 0, 0
+  local domain = string.match(caller, '@(.*)$') or caller
+  for i = 1, #ringing, 2 do
+    local other, other_deadline = ringing[i], tonumber(ringing[i + 1])
+    if other_deadline <= NOW then
+      redis.call('HDEL', rkey, other)
+    else
+      live = live + 1
+      local other_caller = string.match(other, '^([^/]*)/')
+      if other_caller == caller and ARGV[28] == '1' then
+        return ST.pair_ringing
+      end
+      if ARGV[23] == '1' and (string.match(other_caller or '', '@(.*)$') or other_caller) == domain then
+        same_domain = same_domain + 1
+      end
+    end
+  end
+  if max_ringing > 0 and live >= max_ringing then
+    return ST.callee_busy
+  end
+  if ARGV[23] == '1' and max_domain > 0 and same_domain >= max_domain then
+    return ST.domain_busy
+  end
+  if per_minute > 0 then
+    -- GCRA: one wake every 60/per_minute s, bursts of per_minute.
+    local rl = key('rl', caller)
+    local interval = 60000 / per_minute
+    local tat = math.max(tonumber(redis.call('GET', rl) or '0'), NOW)
+    if tat - NOW > (per_minute - 1) * interval then
+      return ST.pair_rate
+    end
+    redis.call('SET', rl, tat + interval, 'PX', math.ceil(tat + interval - NOW))
+  end
+  return nil
+end
+
+local call = redis.call('HMGET', ckey, 'state', 'created', 'deadline', 'und', 'from', 'media')
 if not call[1] then
-  local delay = tonumber(ARGV[5])
-  if delay > 0 and now - delay > tonumber(ARGV[4]) then
+  created = NOW - tonumber(ARGV[15])
+  local delay = tonumber(ARGV[9])
+  if delay > 0 and created - delay > tonumber(ARGV[14]) then
     return {ST.stale}
   end
-  status, created, deadline = ST.created, now, now + ring
-  from, media, undeliverable = ARGV[9], ARGV[10], ARGV[6] == '1'
-  redis.call('HSET', KEYS[1], 'state', ST.ringing, 'caller', ARGV[11], 'from', from,
-    'media', media, 'created', created, 'deadline', deadline, 'und', ARGV[6])
-  redis.call('PEXPIRE', KEYS[1], ttl)
+  if ARGV[25] ~= '' then
+    return refuse(ARGV[25])
+  end
+  local why_not = limit()
+  if why_not then
+    return refuse(why_not)
+  end
+  status, deadline = ST.created, created + ring
+  from, media, undeliverable = ARGV[7], ARGV[8], ARGV[10] == '1'
+  redis.call('HSET', ckey, 'state', ST.ringing, 'caller', caller, 'from', from,
+    'media', media, 'created', created, 'deadline', deadline, 'und', ARGV[10])
+  redis.call('PEXPIRE', ckey, ttl)
   -- Every call gets the same ttl, so the newest one outlives the others.
-  redis.call('HSET', KEYS[3], ARGV[8], deadline)
-  redis.call('PEXPIRE', KEYS[3], ttl)
-  redis.call('SET', KEYS[7], now, 'PX', ttl)
+  local rkey, rckey, lkey = key('r'), key('rc'), key('l')
+  redis.call('HSET', rkey, ref, deadline)
+  redis.call('PEXPIRE', rkey, ttl)
+  redis.call('LPUSH', rckey, ref)
+  redis.call('LTRIM', rckey, 0, 7)
+  redis.call('PEXPIRE', rckey, ttl)
+  redis.call('INCR', lkey)
+  redis.call('PEXPIRE', lkey, ttl)
+  redis.call('ZADD', BASE .. 't', deadline, 'c\n' .. ACCT .. '\n' .. ref)
+  if TRACE_TTL > 0 then
+    local tc = key('tc')
+    redis.call('LPUSH', tc, ref)
+    redis.call('LTRIM', tc, 0, 19)
+    redis.call('PEXPIRE', tc, TRACE_TTL)
+    trace(ref, 'created from=' .. from .. ' media=' .. media .. ' age=' .. ARGV[15])
+  end
 elseif call[1] ~= ST.ringing then
   return {ST.ended, call[1]}
 else
   status, created, deadline = ST.ringing, tonumber(call[2]), tonumber(call[3])
   from, media, undeliverable = call[5], call[6], call[4] == '1'
-  if ARGV[6] == '1' and not undeliverable then
-    redis.call('HSET', KEYS[1], 'und', '1')
+  if ARGV[10] == '1' and not undeliverable then
+    redis.call('HSET', ckey, 'und', '1')
     undeliverable = true
   end
 end
-if now >= deadline then
+if NOW >= deadline then
   return {ST.late}
 end
 
-local devices = redis.call('HGETALL', KEYS[4])
-local out = {status, created, deadline, from, media, #devices / 2}
-for i = 1, #devices do
-  out[#out + 1] = devices[i]
+local list, raw = devices(KEYS[1])
+local available, avail_list = {}, {}
+local p = redis.call('HGETALL', key('p'))
+for i = 1, #p, 2 do
+  available[p[i]] = true
+  avail_list[#avail_list + 1] = p[i]
 end
-if #devices == 0 then
+local out = {status, created, deadline, from, media, raw or '', table.concat(avail_list, '\n')}
+if #list == 0 then
+  trace(ref, 'seen ' .. ARGV[24] .. ' no devices')
   return out
 end
 
--- What is known of the account, read once.
-local woken = {}
-if status ~= ST.created then
-  local w = redis.call('HGETALL', KEYS[2])
-  for i = 1, #w, 2 do woken[w[i]] = true end
-end
-local available = {}
-local p = redis.call('HGETALL', KEYS[5])
-for i = 1, #p, 2 do available[p[i]] = true end
 local published = {}
-if ARGV[7] == '1' then
-  local pub = redis.call('HGETALL', KEYS[6])
+if ARGV[11] == '1' then
+  local pub = redis.call('HGETALL', key('pub'))
   for i = 1, #pub, 2 do published[pub[i]] = tonumber(pub[i + 1]) end
 end
-
-local marks, consumed = {}, {}
-for i = 1, #devices, 2 do
-  local id = devices[i]
-  local d = not woken[id] and decode_device(devices[i + 1])
-  if d then
+local marks, consumed, seen = {}, {}, {}
+local pushed = {}
+for dev in string.gmatch(ARGV[27], '[^\n]+') do pushed[dev] = true end
+for _, d in ipairs(list) do
+  if usable(d, device_ttl) then
+    local dev = d[R.id]
     local kind = wake_kind(d)
+    local mark = redis.call('HGET', ckey, 'w:' .. dev)
     local why
-    if kind then
-      local resource = d.resource
+    if mark then
+      local mkind, state, att = parse_mark(mark)
+      if state == 'p' and att == attempt then
+        -- The same attempt again: its answer was lost on the way.
+        why, kind = ST.again, mkind
+      else
+        seen[#seen + 1] = dev .. '=woken'
+      end
+    elseif not kind then
+      seen[#seen + 1] = dev .. '=no_token'
+    elseif pushed[dev] then
+      marks[#marks + 1] = 'w:' .. dev
+      marks[#marks + 1] = kind .. ':d:' .. attempt
+      seen[#seen + 1] = dev .. '=' .. kind .. ':fail_open'
+    else
+      local resource = d[R.resource]
       if undeliverable then
         -- condition 2: the server said it could not deliver live
         why = ST.undeliverable
       elseif type(resource) ~= 'string' or resource == '' or not available[resource] then
         -- condition 1: the device's resource is not available (or unknown)
         why = ST.presence
-      elseif published[id] and published[id] >= created - ring then
-        -- condition 3: a XEP-0357 publish for the device within ring_timeout
+      elseif published[dev] and published[dev] >= created - window then
+        -- condition 3: a XEP-0357 publish for the device came with the call
         why = ST.publish
+      else
+        seen[#seen + 1] = dev .. '=live'
+      end
+      if why then
+        marks[#marks + 1] = 'w:' .. dev
+        marks[#marks + 1] = kind .. ':p:' .. attempt
+        redis.call('ZADD', BASE .. 't', NOW + lease, lease_member(ref, dev))
+        if published[dev] then
+          -- a publish is consumed by the call it woke the device for
+          consumed[#consumed + 1] = dev
+        end
       end
     end
     if why then
-      marks[#marks + 1] = id
-      marks[#marks + 1] = kind
-      out[#out + 1] = id
+      out[#out + 1] = dev
       out[#out + 1] = kind
       out[#out + 1] = why
-      if published[id] then
-        -- a publish is consumed by the call it woke the device for
-        consumed[#consumed + 1] = id
-      end
+      seen[#seen + 1] = dev .. '=' .. kind .. ':' .. why
     end
   end
 end
 if #marks > 0 then
-  redis.call('HSET', KEYS[2], unpack(marks))
-  if status == ST.created then
-    redis.call('PEXPIRE', KEYS[2], ttl)
-  else
-    redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))
-  end
+  redis.call('HSET', ckey, unpack(marks))
 end
 if #consumed > 0 then
-  redis.call('HDEL', KEYS[6], unpack(consumed))
+  redis.call('HDEL', key('pub'), unpack(consumed))
 end
+trace(ref, 'seen ' .. ARGV[24] .. ' ' .. table.concat(seen, ' '))
 return out

@@ -1,66 +1,80 @@
--- publish: a XEP-0357 publish for one device. It wakes the device for each
--- call that rings now; otherwise it is recorded (condition 3 of the waking
--- rule, for a propose that arrives later) and a message alert is held or
--- released.
+-- publish: a XEP-0357 publish for one device, named by its node. It belongs
+-- to each call that rings and started within the publish window (only such
+-- a call can have caused it), and wakes the device for those; otherwise it
+-- is recorded (condition 3 of the waking rule, for a propose that follows)
+-- and a message alert is held or released. Only the newest calls are
+-- looked at: the cost of a publish does not grow with the calls ringing.
 --
--- KEYS: 1 devices  2 published  3 pending  4 lastcall, then pairs (call, woken)
---       for each call the account had ringing when the caller looked
--- ARGV: 1 now_ms  2 device id  3 ring_ms  4 wake (1/0)  5 hold_ms (0: no hold)
---       6 pending message json  7 lastcall as read with the calls ("" when absent)
--- Returns {'call', [i, kind, created, deadline, from, media, caller]...}: the publish belongs to a call
---         {'hold', 1|0}: message alert held (1 when this publish started the hold)
---         {'message', device_json}: send a message alert now
---         {'gone'}: the device is no longer registered
---         {'retry'}: a call started since the caller read the calls; nothing was changed
-local now = tonumber(ARGV[1])
-local dev = ARGV[2]
-local ring = tonumber(ARGV[3])
-
-if (redis.call('GET', KEYS[4]) or '') ~= ARGV[7] then
-  return {ST.retry}
+-- KEYS: 1 the account's devices hash
+-- ARGV (after the prelude's four): 5 the node's random part  6 sha1 of the secret presented
+--   7 wake (1/0)  8 hold ms (0: no hold)  9 the held alert (json)  10 ring ms  11 window ms
+--   12 attempt  13 lease ms  14 device ttl ms
+-- Returns {call, device, [ref, kind, created, deadline, from, media]...}: the publish belongs to calls
+--         {hold, 1|0}: a message alert is held (1 when this publish started the hold)
+--         {message, device}: send a message alert now
+--         {gone} | {forbidden}
+local list = devices(KEYS[1])
+local d
+for _, rec in ipairs(list) do
+  if usable(rec, tonumber(ARGV[14])) and rec[R.node] == ARGV[5] then
+    d = rec
+    break
+  end
 end
-
-local raw = redis.call('HGET', KEYS[1], dev)
-if not raw then
-  return {ST.gone}
-end
-local d = decode_device(raw)
 if not d then
   return {ST.gone}
 end
-local kind = wake_kind(d)
+-- Hashes compared, not secrets: the time this takes tells nothing of the
+-- secret.
+if redis.sha1hex(d[R.secret]) ~= ARGV[6] then
+  return {ST.forbidden}
+end
+local dev, kind = d[R.id], wake_kind(d)
+local record = cmsgpack.pack(d)
+local window, attempt = tonumber(ARGV[11]), ARGV[12]
 
-local out = {ST.call}
-local ringing = false
-for i = 5, #KEYS, 2 do
-  local c = redis.call('HMGET', KEYS[i], 'state', 'deadline', 'created', 'from', 'media', 'caller')
-  if c[1] == ST.ringing and now < tonumber(c[2]) then
-    ringing = true
-    if ARGV[4] == '1' and kind and redis.call('HEXISTS', KEYS[i + 1], dev) == 0 then
-      redis.call('HSET', KEYS[i + 1], dev, kind)
-      redis.call('PEXPIRE', KEYS[i + 1], redis.call('PTTL', KEYS[i]))
-      out[#out + 1] = i
+local out = {ST.call, record}
+local belongs = false
+for _, ref in ipairs(redis.call('LRANGE', key('rc'), 0, 7)) do
+  local ckey = key('c', ref)
+  local c = redis.call('HMGET', ckey, 'state', 'deadline', 'created', 'from', 'media')
+  if c[1] == ST.ringing and NOW < tonumber(c[2]) and tonumber(c[3]) >= NOW - window then
+    belongs = true
+    if ARGV[7] == '1' and kind and redis.call('HEXISTS', ckey, 'w:' .. dev) == 0 then
+      redis.call('HSET', ckey, 'w:' .. dev, kind .. ':p:' .. attempt)
+      redis.call('ZADD', BASE .. 't', NOW + tonumber(ARGV[13]), lease_member(ref, dev))
+      trace(ref, 'seen publish ' .. dev .. '=' .. kind .. ':' .. ST.publish)
+      out[#out + 1] = ref
       out[#out + 1] = kind
       out[#out + 1] = c[3]
       out[#out + 1] = c[2]
       out[#out + 1] = c[4]
       out[#out + 1] = c[5]
-      out[#out + 1] = c[6]
+    else
+      trace(ref, 'seen publish ' .. dev .. '=claimed')
     end
   end
 end
-if ringing then
-  -- The publish was about this call: it must not count for a later one.
-  redis.call('HDEL', KEYS[2], dev)
+local pkey = key('pub')
+if belongs then
+  -- The publish was about these calls: it must not count for a later one.
+  redis.call('HDEL', pkey, dev)
   return out
 end
--- No call rings: remember the publish for a propose that may follow
+-- No call could have caused it: remember it for a propose that may follow
 -- (condition 3 in the other order), and hold or send a message alert.
-redis.call('HSET', KEYS[2], dev, now)
-redis.call('PEXPIRE', KEYS[2], ring)
-if tonumber(ARGV[5]) > 0 then
-  local started = redis.call('HSETNX', KEYS[3], dev, ARGV[6])
-  redis.call('PEXPIRE', KEYS[3], ring)
+redis.call('HSET', pkey, dev, NOW)
+redis.call('PEXPIRE', pkey, tonumber(ARGV[10]))
+local hold = tonumber(ARGV[8])
+if hold > 0 then
+  local hkey = key('held')
+  -- The held alert remembers the account's call counter: a call created
+  -- before it is due claims it (message_due.lua), in Redis's order.
+  local started = redis.call('HSETNX', hkey, dev, (redis.call('GET', key('l')) or '') .. '\n' .. ARGV[9])
+  redis.call('PEXPIRE', hkey, math.max(tonumber(ARGV[10]), hold * 2))
+  if started == 1 then
+    redis.call('ZADD', BASE .. 't', NOW + hold, 'm\n' .. ACCT .. '\n' .. dev)
+  end
   return {ST.hold, started}
 end
-return {ST.message, raw}
+return {ST.message, record}

@@ -1,35 +1,49 @@
--- remove: removes a device, or one dead token of it. A device left with no
--- token is removed.
+-- remove: removes a device, or one dead token of it (from whichever of the
+-- account's devices holds it). A device left with no token is removed.
 --
--- KEYS: 1 devices
--- ARGV: 1 device id  2 token ('' removes the whole device)
---       3 when APNs found the token invalid, RFC 3339 UTC ('' for unknown):
---         a device that registered after it keeps the token
--- Returns {'removed', node} | {'updated'} | {'kept'} | {'none'}
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then
-  return {ST.none}
-end
-local d = decode_device(raw)
-if not d then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return {ST.removed, ''}
-end
-if ARGV[2] ~= '' then
-  -- Both are RFC 3339 UTC to the second, so they compare as strings.
-  if ARGV[3] ~= '' and type(d.registered) == 'string' and d.registered > ARGV[3] then
-    return {ST.kept}
+-- KEYS: 1 the account's devices hash
+-- ARGV (after the prelude's four): 5 device id ('' with a token: any device)
+--   6 token, raw ('' removes the whole device)
+--   7 when the push service found the token invalid, unix s (0: unknown):
+--     a device that registered after it keeps the token
+-- Returns {removed, [tokens]...} | {updated} | {kept} | {none}
+local dev, token, since = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local list = devices(KEYS[1])
+local kept, status, gone = {}, ST.none, {}
+for _, d in ipairs(list) do
+  local match = dev == '' or d[R.id] == dev
+  if not match or status ~= ST.none then
+    kept[#kept + 1] = d
+  elseif token == '' then
+    status = ST.removed
+    gone = {d[R.voip], d[R.token]}
+  elseif d[R.voip] ~= token and d[R.token] ~= token then
+    kept[#kept + 1] = d
+  elseif since > 0 and (tonumber(d[R.registered]) or 0) > since then
+    status = ST.kept
+    kept[#kept + 1] = d
+  else
+    if d[R.voip] == token then d[R.voip] = '' end
+    if d[R.token] == token then d[R.token] = '' end
+    gone = {token}
+    if wake_kind(d) then
+      status = ST.updated
+      kept[#kept + 1] = d
+    else
+      status = ST.removed
+    end
   end
-  local changed = false
-  if d.voip_token == ARGV[2] then d.voip_token = nil; changed = true end
-  if d.token == ARGV[2] then d.token = nil; changed = true end
-  if not changed then
-    return {ST.none}
-  end
-  if wake_kind(d) then
-    redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(d))
-    return {ST.updated}
-  end
 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-return {ST.removed, d.node or ''}
+if status == ST.none or status == ST.kept then
+  return {status}
+end
+if #kept == 0 then
+  redis.call('HDEL', KEYS[1], ACCT)
+else
+  redis.call('HSET', KEYS[1], ACCT, cmsgpack.pack(kept))
+end
+local out = {status}
+for _, t in ipairs(gone) do
+  if t ~= '' then out[#out + 1] = t end
+end
+return out
