@@ -38,6 +38,8 @@ type Redis struct {
 	bin  string   // redis-server, or redis-sentinel
 	conf string   // config file given first on the command line, if any
 	args []string // after the ones start adds
+	// ready, if set, runs once the server answers PING, after each start.
+	ready func() error
 
 	mu     sync.Mutex
 	proc   *Process
@@ -122,6 +124,11 @@ func (r *Redis) start() error {
 	// server would ignore the SIGTERM that stops it.
 	r.t.Cleanup(func() { resumeProcess(p) })
 	err = waitReady(p, startTimeout, func() error { return redisPing(r.Addr) })
+	if err == nil && r.ready != nil {
+		if err = r.ready(); err != nil {
+			err = fmt.Errorf("%s: %w", r.Addr, err)
+		}
+	}
 	if err != nil {
 		p.Stop()
 		if strings.Contains(p.Output(), "Address already in use") {
