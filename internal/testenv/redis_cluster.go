@@ -16,9 +16,23 @@ import (
 // clusterSlots is the number of hash slots of a Redis Cluster.
 const clusterSlots = 16384
 
-// clusterTimeout bounds the waits for a cluster to settle: start, failover,
-// a node's return.
+// clusterTimeout bounds the waits for a cluster or sentinel setup to
+// settle: start, failover, a node's return.
 const clusterTimeout = 30 * time.Second
+
+// settle polls check until it returns nil; after timeout it returns check's
+// last error, which says what was still missing.
+func settle(timeout time.Duration, check func() error) error {
+	var last error
+	err := poll(timeout, func() (bool, error) {
+		last = check()
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("after %v: %w", timeout, last)
+	}
+	return nil
+}
 
 // ClusterOptions shape a Redis Cluster started by StartRedisCluster.
 type ClusterOptions struct {
@@ -156,13 +170,8 @@ func (c *RedisCluster) create() error {
 		}
 	}
 	// A replica can only follow a master it knows.
-	var last error
-	err := poll(clusterTimeout, func() (bool, error) {
-		last = c.allKnown()
-		return last == nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("nodes did not meet: %w", last)
+	if err := settle(clusterTimeout, c.allKnown); err != nil {
+		return fmt.Errorf("nodes did not meet %w", err)
 	}
 	for i, n := range c.Nodes[m:] {
 		master := c.Nodes[i/c.opts.ReplicasPerMaster]
@@ -226,13 +235,8 @@ func (c *RedisCluster) byID(id string) *ClusterNode {
 // cluster to recover from losing one.
 func (c *RedisCluster) WaitHealthy(t testing.TB) {
 	t.Helper()
-	var last error
-	err := poll(clusterTimeout, func() (bool, error) {
-		last = c.healthy()
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("testenv: redis cluster not healthy after %v: %v", clusterTimeout, last)
+	if err := settle(clusterTimeout, c.healthy); err != nil {
+		t.Fatalf("testenv: redis cluster not healthy %v", err)
 	}
 }
 

@@ -128,12 +128,8 @@ func StartRedisSentinel(t testing.TB, opts SentinelOptions) *RedisSentinel {
 		}
 	}
 	// Sentinels learn the replicas from the master's INFO: let it have them.
-	var last error
-	if err := poll(startTimeout, func() (bool, error) {
-		last = s.replicating(master)
-		return last == nil, nil
-	}); err != nil {
-		t.Fatalf("testenv: replicas of %s not in sync: %v", master.Addr, last)
+	if err := settle(startTimeout, func() error { return s.replicating(master) }); err != nil {
+		t.Fatalf("testenv: replicas of %s not in sync %v", master.Addr, err)
 	}
 
 	conf := fmt.Sprintf("sentinel monitor %[1]s %[2]s %[3]s %[4]d\n"+
@@ -189,13 +185,12 @@ func (s *RedisSentinel) Server(addr string) *Redis {
 func (s *RedisSentinel) Master(t testing.TB) *Redis {
 	t.Helper()
 	var m *Redis
-	var last error
-	err := poll(clusterTimeout, func() (bool, error) {
-		m, last = s.agreedMaster()
-		return last == nil, nil
+	err := settle(clusterTimeout, func() (err error) {
+		m, err = s.agreedMaster()
+		return err
 	})
 	if err != nil {
-		t.Fatalf("testenv: sentinels do not agree on a master: %v", last)
+		t.Fatalf("testenv: sentinels do not agree on a master %v", err)
 	}
 	return m
 }
@@ -260,13 +255,8 @@ func (s *RedisSentinel) masterAddr(sen *Redis) (string, error) {
 // so it also waits for the sentinels to replace a master that is.
 func (s *RedisSentinel) WaitHealthy(t testing.TB) {
 	t.Helper()
-	var last error
-	err := poll(clusterTimeout, func() (bool, error) {
-		last = s.healthy()
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("testenv: redis sentinel setup not healthy after %v: %v", clusterTimeout, last)
+	if err := settle(clusterTimeout, s.healthy); err != nil {
+		t.Fatalf("testenv: redis sentinel setup not healthy %v", err)
 	}
 }
 
@@ -400,14 +390,10 @@ func (s *RedisSentinel) Failover(t testing.TB) *Redis {
 	if sen == nil {
 		t.Fatal("testenv: no sentinel is up to fail over")
 	}
-	var last error
-	err := poll(clusterTimeout, func() (bool, error) {
-		last = redisOK(sen.Addr, "SENTINEL", "FAILOVER", s.MasterName)
-		// NOGOODSLAVE: the sentinel has not judged the replicas yet.
-		return last == nil, nil
-	})
+	// NOGOODSLAVE: the sentinel has not judged the replicas yet.
+	err := settle(clusterTimeout, func() error { return redisOK(sen.Addr, "SENTINEL", "FAILOVER", s.MasterName) })
 	if err != nil {
-		t.Fatalf("testenv: %s: SENTINEL FAILOVER %s: %v", sen.Addr, s.MasterName, last)
+		t.Fatalf("testenv: %s: SENTINEL FAILOVER %s %v", sen.Addr, s.MasterName, err)
 	}
 	return s.WaitNewMaster(t, old)
 }

@@ -13,6 +13,7 @@ import (
 // TestRedisSentinel fails over a master with one replica and one sentinel,
 // on request and by killing it, as go-redis's FailoverClient sees it.
 func TestRedisSentinel(t *testing.T) {
+	t.Parallel() // its own servers, and mostly waiting
 	start := time.Now()
 	s := testenv.StartRedisSentinel(t, testenv.SentinelOptions{})
 	t.Logf("master, replica and sentinel ready in %v", time.Since(start).Round(time.Millisecond))
@@ -95,6 +96,7 @@ func checkFollows(t *testing.T, fc *redis.Client, m *testenv.Redis, want string)
 // agree that it is down and promote the replica; resumed, the old master
 // becomes a replica.
 func TestRedisSentinelQuorum(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	s := testenv.StartRedisSentinel(t, testenv.SentinelOptions{Sentinels: 3})
 	t.Logf("master, replica and three sentinels ready in %v", time.Since(start).Round(time.Millisecond))

@@ -32,6 +32,7 @@ type SharedRedisCluster struct {
 	owner   *detached
 	cluster *RedisCluster
 	err     error
+	repair  sync.Mutex // parallel tests must not restart a node twice
 }
 
 // Get returns the cluster, started at the first call. A test gets it
@@ -59,6 +60,8 @@ func (s *SharedRedisCluster) Get(t testing.TB) *RedisCluster {
 			}
 		}
 	})
+	s.repair.Lock()
+	defer s.repair.Unlock()
 	for _, n := range c.Nodes {
 		if !n.Running() {
 			n.Restart(t)
