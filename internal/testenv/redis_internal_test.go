@@ -8,6 +8,7 @@ import (
 // TestRedisPausedAtCleanup leaves a server paused: the cleanup resumes it,
 // so that it exits on SIGTERM rather than by SIGKILL after the grace period.
 func TestRedisPausedAtCleanup(t *testing.T) {
+	RequireBinary(t, "redis-server")
 	var r *Redis
 	t.Run("pause", func(t *testing.T) {
 		r = StartRedis(t)
