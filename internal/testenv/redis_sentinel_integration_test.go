@@ -112,4 +112,19 @@ func TestRedisSentinelQuorum(t *testing.T) {
 	if rs := s.Replicas(t); len(rs) != 1 || rs[0] != old {
 		t.Errorf("replicas %v, want the old master", rs)
 	}
+
+	// A restarted sentinel reads what it learnt back from its file, and gets
+	// its short periods again.
+	sen := s.Sentinels[1]
+	sen.Restart(t)
+	s.WaitHealthy(t)
+	if got := s.Master(t); got != m {
+		t.Errorf("master after a sentinel restart: %s, want %s", got.Addr, m.Addr)
+	}
+	sc := redis.NewClient(&redis.Options{Addr: sen.Addr, Protocol: 2}) // RESP2: a flat list
+	defer sc.Close()
+	debug, err := sc.Do(context.Background(), "SENTINEL", "DEBUG").StringSlice()
+	if err != nil || len(debug) < 2 || debug[0] != "INFO-PERIOD" || debug[1] != "500" {
+		t.Errorf("SENTINEL DEBUG after restart: %v, %v", debug, err)
+	}
 }
