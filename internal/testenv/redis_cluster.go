@@ -382,7 +382,8 @@ func (c *RedisCluster) MasterForKey(t testing.TB, key string) *ClusterNode {
 // Failover promotes a replica of master with CLUSTER FAILOVER, the
 // coordinated failover in which no acknowledged write is lost, and waits
 // until master has become its replica and the cluster is healthy. It
-// returns the new master.
+// returns the new master. master must be up: for one that is down or
+// paused, the cluster fails over by itself (wait with WaitHealthy).
 func (c *RedisCluster) Failover(t testing.TB, master *ClusterNode) *ClusterNode {
 	t.Helper()
 	replica := c.upReplica(t, master)

@@ -22,6 +22,8 @@ import (
 //
 // Tests that share it keep to their own keys with a prefix; a hash tag in
 // it ("{test-name}:...") keeps a test's keys in one slot for MULTI or Lua.
+// A test that fails over, pauses or kills nodes changes the cluster under
+// any test running beside it: do not mark it t.Parallel.
 // Without Close the servers still die with the test binary (Pdeathsig), but
 // their folders stay behind.
 type SharedRedisCluster struct {
