@@ -118,7 +118,9 @@ type Wake struct {
 }
 
 // Key names the wake.
-func (w Wake) Key() WakeKey { return WakeKey{Call: w.Call.Key(), DeviceID: w.Device.ID, Attempt: w.Attempt} }
+func (w Wake) Key() WakeKey {
+	return WakeKey{Call: w.Call.Key(), DeviceID: w.Device.ID, Attempt: w.Attempt}
+}
 
 // WakeKey names one wake: a device, a call and the attempt that holds it.
 type WakeKey struct {

@@ -65,10 +65,10 @@ type Config struct {
 	// end of a call, or to a call that rings already.
 	OnePerCaller    bool // a caller has one call ringing per callee at most: a newer one is refused
 	MaxRinging      int  // calls ringing at once for one callee
-	MaxRemoteDomain int // of those, from one remote domain
-	PairPerMinute   int // new calls a minute from one caller to one callee
-	CallerPerMinute int // new calls a minute from one caller, to anyone
-	DomainPerMinute int // new calls a minute from one remote domain, to anyone
+	MaxRemoteDomain int  // of those, from one remote domain
+	PairPerMinute   int  // new calls a minute from one caller to one callee
+	CallerPerMinute int  // new calls a minute from one caller, to anyone
+	DomainPerMinute int  // new calls a minute from one remote domain, to anyone
 	// RingFrom is RingFromAnyone or RingFromContacts; with contacts, a
 	// stranger's call wakes nothing and becomes a "missed call" alert, at
 	// most once per caller and StrangerWindow.
@@ -132,14 +132,14 @@ type Service struct {
 	// timer poll (ns): it only decides when to ask Redis.
 	clockOffset atomic.Int64
 
-	outage   outage         // Redis unreachable: what rang from memory, to record later
-	presence presenceRetry  // presences Redis did not take, to write once it answers
-	refusals onceEvery      // refusals already logged, per caller and reason
-	parked   onceEvery      // parked timers already logged
+	outage   outage        // Redis unreachable: what rang from memory, to record later
+	presence presenceRetry // presences Redis did not take, to write once it answers
+	refusals onceEvery     // refusals already logged, per caller and reason
+	parked   onceEvery     // parked timers already logged
 	sweep    struct {
-		mu             sync.Mutex
-		bucket, shard  int
-		cursor         string
+		mu            sync.Mutex
+		bucket, shard int
+		cursor        string
 	}
 }
 
@@ -174,7 +174,7 @@ func NewService(store *Store, notify Notifier, rosters Rosters, cfg Config, log 
 		ring: cfg.RingTimeout, grace: cfg.Grace, stale: cfg.StaleAfter, hold: cfg.PublishHold,
 		window: cfg.PublishWindow, lease: cfg.Lease, deviceTTL: cfg.DeviceTTL,
 		wakeOnPublish: cfg.WakeOnPublish,
-		onePerCaller: cfg.OnePerCaller, maxRinging: cfg.MaxRinging, maxPerDomain: cfg.MaxRemoteDomain, pairPerMinute: cfg.PairPerMinute,
+		onePerCaller:  cfg.OnePerCaller, maxRinging: cfg.MaxRinging, maxPerDomain: cfg.MaxRemoteDomain, pairPerMinute: cfg.PairPerMinute,
 		callerPerMinute: cfg.CallerPerMinute, domainPerMinute: cfg.DomainPerMinute,
 		strangerWindow: cfg.StrangerWindow,
 	})

@@ -22,9 +22,9 @@ const (
 )
 
 type timer struct {
-	member                   string
-	kind, account, ref, dev  string
-	claims                   int64 // how often it was claimed; -1: parked now
+	member                  string
+	kind, account, ref, dev string
+	claims                  int64 // how often it was claimed; -1: parked now
 }
 
 func parseTimer(member string) (timer, bool) {
