@@ -41,7 +41,7 @@ type CallEvent struct {
 	Reason   string    // the <reason/> child's condition element name if any ("decline", "busy", "success", "cancel", ...)
 	Delay    time.Time // the oldest XEP-0203 <delay/> stamp (or legacy jabber:x:delay) on the inner stanza or its <forwarded/>, UTC; zero when absent
 	Wrapper  Wrapper   // the outer <message> attributes
-	Jingle   bool      // the event came from a XEP-0166 IQ rather than XEP-0353
+	Jingle   bool      // the event came from a XEP-0166 IQ rather than a message
 	StanzaID string    // the inner stanza's id attribute
 }
 
@@ -84,45 +84,240 @@ func ParseCall(raw []byte) (CallEvent, error) {
 	if Classify(raw) != KindCall {
 		return CallEvent{}, notCall("no forwarded Jingle payload")
 	}
-	if ev, ok := parseCallFast(raw); ok {
-		return ev, nil
+	var s scanner
+	s.init(raw)
+	var root, child tag
+	if !s.root(&root) {
+		return CallEvent{}, s.err
 	}
-	return parseCallSlow(raw)
-}
-
-// parseCallSlow is ParseCall with encoding/xml: it decides everything the
-// fast path leaves to it, and is the reference the fast path is tested
-// against.
-func parseCallSlow(raw []byte) (CallEvent, error) {
-	r := newReader(raw)
-	root, err := r.root()
-	if err != nil {
-		return CallEvent{}, err
-	}
-	if !isStanza(root.Name, "message", true) || attr(root, "type") == "error" {
+	if !isStanza(root.name, "message", true) || root.attr("type") == "error" {
 		return CallEvent{}, notCall("not a forwarding message")
 	}
 	var c call
 	seen := false
-	err = r.each(func(child xml.StartElement) error {
-		if !seen && is(child, NSForward, "forwarded") {
+	for s.next(&child) {
+		if !seen && is(child.name, NSForward, "forwarded") {
 			seen = true
-			return c.forwarded(r)
+			c.forwarded(&s)
+		} else {
+			s.skip()
 		}
-		return r.skip()
-	})
-	if err == nil {
-		err = r.finish()
 	}
-	if err != nil {
+	if err := s.finish(); err != nil {
 		return CallEvent{}, err
 	}
-	return c.event(root)
+	return c.event(&root)
+}
+
+// call collects a CallEvent while the forwarded copy is read.
+type call struct {
+	ev       CallEvent
+	inner    string // the forwarded stanza's name: "message", "iq", "presence"
+	from, to string
+	delay    time.Time // the oldest on the inner stanza and its <forwarded/>
+}
+
+// forwarded reads <forwarded/>: delays and the forwarded stanza, its first
+// stanza child.
+func (c *call) forwarded(s *scanner) {
+	var child tag
+	for s.next(&child) {
+		switch {
+		case isDelay(child.name):
+			c.delay = earliest(c.delay, readDelay(s, &child))
+		case c.inner == "" && isStanza(child.name, "message", false):
+			c.inner = "message"
+			c.message(s, &child)
+		case c.inner == "" && isStanza(child.name, "iq", false):
+			c.inner = "iq"
+			c.iq(s, &child)
+		case c.inner == "" && isStanza(child.name, "presence", false):
+			c.inner = "presence"
+			s.skip()
+		default:
+			s.skip()
+		}
+	}
+}
+
+// message reads the forwarded <message/>: the JMI element must be a direct
+// child.
+func (c *call) message(s *scanner, start *tag) {
+	var child tag
+	for s.next(&child) {
+		action, isJMI := jmiAction(child.name.Local)
+		switch {
+		case isJMI && child.name.Space == NSJingleMessage && c.ev.Action == "":
+			c.jmi(s, &child, action)
+		case isDelay(child.name):
+			c.delay = earliest(c.delay, readDelay(s, &child))
+		default:
+			s.skip()
+		}
+	}
+	if c.ev.Action != "" && start.attr("type") == "error" {
+		s.fail(notCall("bounced %s", c.ev.Action))
+		return
+	}
+	c.stanza(start)
+}
+
+func (c *call) stanza(start *tag) {
+	c.from = start.attr("from")
+	c.to = start.attr("to")
+	c.ev.StanzaID = start.attr("id")
+}
+
+// checkID fails the walk unless id is a good value for elem's attribute
+// name.
+func (c *call) checkID(elem, name, id string, s *scanner) {
+	if _, err := callID(elem, name, id); err != nil {
+		s.fail(err)
+	}
+}
+
+// jmi reads one XEP-0353 element.
+func (c *call) jmi(s *scanner, start *tag, action Action) {
+	c.ev.Action, c.ev.ID = action, start.attr("id")
+	c.checkID(start.name.Local, "id", c.ev.ID, s)
+	descriptions := 0
+	var child tag
+	for s.next(&child) {
+		switch {
+		case child.name.Local == "description":
+			if err := c.addDescription(child.name, child.attr("media"), &descriptions); err != nil {
+				s.fail(err)
+			}
+			s.skip()
+		case is(child.name, NSJingle, "reason"):
+			c.ev.Reason = reason(s)
+		default:
+			s.skip()
+		}
+	}
+	if action != ActionPropose {
+		c.ev.Media = nil
+	}
+}
+
+// iq reads the forwarded <iq/>: only a set carrying <jingle/> is a call.
+func (c *call) iq(s *scanner, start *tag) {
+	var child tag
+	for s.next(&child) {
+		if !is(child.name, NSJingle, "jingle") || c.ev.Action != "" {
+			s.skip()
+			continue
+		}
+		if typ := start.attr("type"); typ != "set" {
+			s.fail(notCall("jingle in an iq of type %q", short(typ)))
+			return
+		}
+		c.jingle(s, &child)
+	}
+	c.stanza(start)
+}
+
+// jingle reads a XEP-0166 <jingle/> and maps its action to a JMI one.
+func (c *call) jingle(s *scanner, start *tag) {
+	var action Action
+	switch a := start.attr("action"); a {
+	case "session-initiate":
+		action = ActionPropose
+	case "session-accept":
+		action = ActionProceed
+	case "session-terminate":
+		action = ActionFinish
+	case "session-info":
+		// Ringing only if it carries <ringing/>: decided below.
+	case "":
+		s.fail(malformed("jingle without action"))
+		return
+	default:
+		s.fail(notCall("jingle action %q", short(a)))
+		return
+	}
+	sid := start.attr("sid")
+	c.checkID(start.name.Local, "sid", sid, s)
+	contents, descriptions, ringing := 0, 0, false
+	var child tag
+	for s.next(&child) {
+		switch {
+		case is(child.name, NSJingle, "content"):
+			if contents++; contents > maxDescriptions {
+				s.fail(malformed("more than %d contents", maxDescriptions))
+			}
+			c.content(s, &descriptions)
+		case is(child.name, NSJingle, "reason"):
+			c.ev.Reason = reason(s)
+		case is(child.name, NSRTPInfo, "ringing"):
+			ringing = true
+			s.skip()
+		default:
+			s.skip()
+		}
+	}
+	if action == "" {
+		if !ringing {
+			s.fail(notCall("jingle session-info without ringing"))
+			return
+		}
+		action = ActionRinging
+	}
+	c.ev.Action, c.ev.ID, c.ev.Jingle = action, sid, true
+	if action != ActionPropose {
+		c.ev.Media = nil
+	}
+}
+
+// content reads a Jingle <content/> for its description.
+func (c *call) content(s *scanner, descriptions *int) {
+	var child tag
+	for s.next(&child) {
+		if child.name.Local == "description" {
+			if err := c.addDescription(child.name, child.attr("media"), descriptions); err != nil {
+				s.fail(err)
+			}
+		}
+		s.skip()
+	}
+}
+
+// addDescription counts a <description/> of any application and keeps the
+// media m of an RTP one.
+func (c *call) addDescription(name xml.Name, m string, n *int) error {
+	if *n++; *n > maxDescriptions {
+		return malformed("more than %d descriptions", maxDescriptions)
+	}
+	if name.Space == NSRTP && m != "" {
+		if !isToken(m, maxMediaLen) {
+			return malformed("media %q", short(m))
+		}
+		if !slices.Contains(c.ev.Media, m) {
+			c.ev.Media = append(c.ev.Media, m)
+		}
+	}
+	return nil
+}
+
+// reason reads a Jingle <reason/> and returns its condition's name: the
+// first child in the Jingle namespace that is not <text/>.
+func reason(s *scanner) string {
+	var cond string
+	var child tag
+	for s.next(&child) {
+		if cond == "" && child.name.Space == NSJingle && child.name.Local != "text" {
+			if cond = child.name.Local; len(cond) > maxReasonLen {
+				s.fail(malformed("reason <%s/>", short(cond)))
+			}
+		}
+		s.skip()
+	}
+	return cond
 }
 
 // event completes the CallEvent once the whole stanza has been read; root
 // is the wrapper.
-func (c *call) event(root xml.StartElement) (CallEvent, error) {
+func (c *call) event(root *tag) (CallEvent, error) {
 	if c.ev.Action == "" {
 		return CallEvent{}, notCall("no call signal in the forwarded copy")
 	}
@@ -130,13 +325,13 @@ func (c *call) event(root xml.StartElement) (CallEvent, error) {
 	// odd addresses is "not a call" rather than "malformed".
 	var err error
 	ev := c.ev
-	if ev.Wrapper.From, err = parseJID("wrapper from", attr(root, "from")); err != nil {
+	if ev.Wrapper.From, err = parseJID("wrapper from", root.attr("from")); err != nil {
 		return CallEvent{}, err
 	}
-	if ev.Wrapper.To, err = parseJID("wrapper to", attr(root, "to")); err != nil {
+	if ev.Wrapper.To, err = parseJID("wrapper to", root.attr("to")); err != nil {
 		return CallEvent{}, err
 	}
-	ev.Wrapper.ID = attr(root, "id")
+	ev.Wrapper.ID = root.attr("id")
 	// Only a message or an iq carries a call signal. Constant labels, since
 	// concatenating them would cost two allocations a call.
 	from, to := "from of the forwarded message", "to of the forwarded message"
@@ -149,231 +344,8 @@ func (c *call) event(root xml.StartElement) (CallEvent, error) {
 	if ev.To, err = parseJID(to, c.to); err != nil {
 		return CallEvent{}, err
 	}
-	ev.Delay = earliest(c.innerDelay, c.forwardDelay)
+	ev.Delay = c.delay
 	return ev, nil
-}
-
-// call collects a CallEvent while the forwarded copy is read.
-type call struct {
-	ev           CallEvent
-	inner        string // the forwarded stanza's name: "message", "iq", "presence"
-	from, to     string
-	innerDelay   time.Time
-	forwardDelay time.Time
-}
-
-// forwarded reads <forwarded/>: an optional delay and the forwarded stanza,
-// the first stanza child.
-func (c *call) forwarded(r *reader) error {
-	return r.each(func(child xml.StartElement) error {
-		switch {
-		case isDelay(child):
-			t, err := r.delay(child)
-			c.forwardDelay = earliest(c.forwardDelay, t)
-			return err
-		case c.inner == "" && isStanza(child.Name, "message", false):
-			c.inner = "message"
-			return c.message(r, child)
-		case c.inner == "" && isStanza(child.Name, "iq", false):
-			c.inner = "iq"
-			return c.iq(r, child)
-		case c.inner == "" && isStanza(child.Name, "presence", false):
-			c.inner = "presence"
-		}
-		return r.skip()
-	})
-}
-
-// message reads the forwarded <message/>: the JMI element must be a direct
-// child.
-func (c *call) message(r *reader, start xml.StartElement) error {
-	err := r.each(func(child xml.StartElement) error {
-		action, isJMI := jmiAction(child.Name.Local)
-		switch {
-		case isJMI && child.Name.Space == NSJingleMessage && c.ev.Action == "":
-			return c.jmi(r, child, action)
-		case isDelay(child):
-			t, err := r.delay(child)
-			c.innerDelay = earliest(c.innerDelay, t)
-			return err
-		}
-		return r.skip()
-	})
-	if err != nil {
-		return err
-	}
-	if c.ev.Action != "" && attr(start, "type") == "error" {
-		return notCall("bounced %s", c.ev.Action)
-	}
-	c.stanza(start)
-	return nil
-}
-
-func (c *call) stanza(start xml.StartElement) {
-	c.from = attr(start, "from")
-	c.to = attr(start, "to")
-	c.ev.StanzaID = attr(start, "id")
-}
-
-// jmi reads one XEP-0353 element.
-func (c *call) jmi(r *reader, start xml.StartElement, action Action) error {
-	id, err := callID(start.Name.Local, "id", attr(start, "id"))
-	if err != nil {
-		return err
-	}
-	c.ev.Action, c.ev.ID = action, id
-	descriptions := 0
-	err = r.each(func(child xml.StartElement) (err error) {
-		switch {
-		case child.Name.Local == "description":
-			return c.description(r, child, &descriptions)
-		case is(child, NSJingle, "reason"):
-			c.ev.Reason, err = reason(r)
-			return err
-		}
-		return r.skip()
-	})
-	if err != nil {
-		return err
-	}
-	if action != ActionPropose {
-		c.ev.Media = nil
-	}
-	return nil
-}
-
-// iq reads the forwarded <iq/>: only a set carrying <jingle/> is a call.
-func (c *call) iq(r *reader, start xml.StartElement) error {
-	err := r.each(func(child xml.StartElement) error {
-		if !is(child, NSJingle, "jingle") || c.ev.Action != "" {
-			return r.skip()
-		}
-		if typ := attr(start, "type"); typ != "set" {
-			return notCall("jingle in an iq of type %q", short(typ))
-		}
-		return c.jingle(r, child)
-	})
-	if err != nil {
-		return err
-	}
-	c.stanza(start)
-	return nil
-}
-
-// jingle reads a XEP-0166 <jingle/> and maps its action to a JMI one.
-func (c *call) jingle(r *reader, start xml.StartElement) error {
-	var action Action
-	switch a := attr(start, "action"); a {
-	case "session-initiate":
-		action = ActionPropose
-	case "session-accept":
-		action = ActionProceed
-	case "session-terminate":
-		action = ActionFinish
-	case "session-info":
-		// Ringing only if it carries <ringing/>: decided below.
-	case "":
-		return malformed("jingle without action")
-	default:
-		return notCall("jingle action %q", short(a))
-	}
-	sid, err := callID(start.Name.Local, "sid", attr(start, "sid"))
-	if err != nil {
-		return err
-	}
-	contents, descriptions, ringing := 0, 0, false
-	err = r.each(func(child xml.StartElement) (err error) {
-		switch {
-		case is(child, NSJingle, "content"):
-			if contents++; contents > maxDescriptions {
-				return malformed("more than %d contents", maxDescriptions)
-			}
-			return c.content(r, &descriptions)
-		case is(child, NSJingle, "reason"):
-			c.ev.Reason, err = reason(r)
-			return err
-		case is(child, NSRTPInfo, "ringing"):
-			ringing = true
-		}
-		return r.skip()
-	})
-	if err != nil {
-		return err
-	}
-	if action == "" {
-		if !ringing {
-			return notCall("jingle session-info without ringing")
-		}
-		action = ActionRinging
-	}
-	c.ev.Action, c.ev.ID, c.ev.Jingle = action, sid, true
-	if action != ActionPropose {
-		c.ev.Media = nil
-	}
-	return nil
-}
-
-// content reads a Jingle <content/> for its description.
-func (c *call) content(r *reader, descriptions *int) error {
-	return r.each(func(child xml.StartElement) error {
-		if child.Name.Local == "description" {
-			return c.description(r, child, descriptions)
-		}
-		return r.skip()
-	})
-}
-
-// description reads a <description/>.
-func (c *call) description(r *reader, start xml.StartElement, n *int) error {
-	if err := c.addDescription(start.Name, attr(start, "media"), n); err != nil {
-		return err
-	}
-	return r.skip()
-}
-
-// addDescription counts a <description/> of any application and keeps the
-// media m of an RTP one.
-func (c *call) addDescription(name xml.Name, m string, n *int) error {
-	if *n++; *n > maxDescriptions {
-		return malformed("more than %d descriptions", maxDescriptions)
-	}
-	if name.Space == NSRTP {
-		if m != "" {
-			if !isToken(m, maxMediaLen) {
-				return malformed("media %q", short(m))
-			}
-			if !slices.Contains(c.ev.Media, m) {
-				c.ev.Media = append(c.ev.Media, m)
-			}
-		}
-	}
-	return nil
-}
-
-// reason reads a Jingle <reason/> and returns its condition's name.
-func reason(r *reader) (string, error) {
-	var cond string
-	err := r.each(func(child xml.StartElement) (err error) {
-		if cond == "" {
-			if cond, err = reasonCondition(child.Name); err != nil {
-				return err
-			}
-		}
-		return r.skip()
-	})
-	return cond, err
-}
-
-// reasonCondition returns the name of a child of <reason/> if it is the
-// condition (in the Jingle namespace, not <text/>), or "".
-func reasonCondition(child xml.Name) (string, error) {
-	if child.Space != NSJingle || child.Local == "text" {
-		return "", nil
-	}
-	if len(child.Local) > maxReasonLen {
-		return "", malformed("reason <%s/>", short(child.Local))
-	}
-	return child.Local, nil
 }
 
 // callID checks a required, bounded id attribute (the JMI id or Jingle sid):

@@ -15,4 +15,14 @@
 //
 // Parsers report [ErrNotCall] for well-formed input that carries no call, and
 // [ErrMalformed] for anything broken or out of bounds; they never panic.
+//
+// # One reader
+//
+// Every parser walks the stanza with one hand-written XML reader (scan.go),
+// not encoding/xml: on the call path it costs a third of the time and an
+// eighth of the allocations (a forwarded propose: 4.2 µs and 17 allocations
+// against 14 µs and 132 through encoding/xml). It reads all the XML a server
+// may send (references, CDATA, namespace prefixes) and refuses what XMPP
+// forbids (comments, processing instructions, DTDs); FuzzScanner holds it to
+// encoding/xml token by token.
 package jingle

@@ -26,18 +26,19 @@ func (f Form) Has(v string) bool {
 	return ok
 }
 
-// form reads a jabber:x:data <x/> whose start is start.
-func (r *reader) form(start xml.StartElement) (Form, error) {
-	f := Form{Type: attr(start, "type")}
-	err := r.each(func(child xml.StartElement) error {
-		if !is(child, NSDataForm, "field") {
-			return r.skip()
+// readForm reads the jabber:x:data <x/> start, which s has just opened.
+func readForm(s *scanner, start *tag) Form {
+	f := Form{Type: start.attr("type")}
+	var child tag
+	for s.next(&child) {
+		if !is(child.name, NSDataForm, "field") {
+			s.skip()
+			continue
 		}
-		values, err := r.values()
-		if err != nil {
-			return err
-		}
-		switch v := attr(child, "var"); {
+		v := child.attr("var")
+		values := fieldValues(s)
+		switch {
+		case s.err != nil:
 		case v == "FORM_TYPE":
 			if len(values) > 0 {
 				f.FormType = values[0]
@@ -47,10 +48,10 @@ func (r *reader) form(start xml.StartElement) (Form, error) {
 				f.Fields = make(map[string][]string)
 			}
 			if _, dup := f.Fields[v]; !dup && len(f.Fields) >= maxFormFields {
-				return malformed("more than %d form fields", maxFormFields)
+				s.fail(malformed("more than %d form fields", maxFormFields))
 			}
 			if len(f.Fields[v])+len(values) > maxFieldValues {
-				return malformed("field %q has more than %d values", short(v), maxFieldValues)
+				s.fail(malformed("field %q has more than %d values", short(v), maxFieldValues))
 			}
 			// A field without values is still there (Has is true).
 			f.Fields[v] = append(f.Fields[v], values...)
@@ -58,29 +59,28 @@ func (r *reader) form(start xml.StartElement) (Form, error) {
 				f.Fields[v] = []string{}
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return Form{}, err
 	}
-	return f, nil
+	if s.err != nil {
+		return Form{}
+	}
+	return f
 }
 
-// values reads the <value/> children of a <field/>.
-func (r *reader) values() ([]string, error) {
+// fieldValues reads the <value/> children of a <field/>.
+func fieldValues(s *scanner) []string {
 	var values []string
-	err := r.each(func(child xml.StartElement) error {
-		if !is(child, NSDataForm, "value") {
-			return r.skip()
+	var child tag
+	for s.next(&child) {
+		if !is(child.name, NSDataForm, "value") {
+			s.skip()
+			continue
 		}
 		if len(values) >= maxFieldValues {
-			return malformed("more than %d values in a field", maxFieldValues)
+			s.fail(malformed("more than %d values in a field", maxFieldValues))
 		}
-		v, err := r.text()
-		values = append(values, v)
-		return err
-	})
-	return values, err
+		values = append(values, s.text())
+	}
+	return values
 }
 
 // FormSpec is a data form the component sends (XEP-0004), fields in order.
