@@ -8,6 +8,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/version"
 
 	"github.com/jinglepush/jinglepush/jingle"
 	"github.com/jinglepush/jinglepush/sessions"
@@ -117,13 +118,13 @@ func (c *Component) handleIQ(st *stream_, raw []byte) {
 	c.m.iqs.WithLabelValues(iq.Payload.String()).Inc()
 	switch iq.Payload {
 	case jingle.PayloadPing:
-		c.reply(st, iq.Result(jingle.Pong()))
+		c.reply(st, iq.Result(nil)) // XEP-0199: the pong is an empty result
 	case jingle.PayloadDiscoInfo:
 		c.discoInfo(st, iq)
 	case jingle.PayloadDiscoItems:
 		c.discoItems(st, iq)
 	case jingle.PayloadVersion:
-		c.reply(st, iq.Result(jingle.Version("jinglepush", c.cfg.Version, "")))
+		c.reply(st, iq.Result(version.Query{Name: "jinglepush", Version: c.cfg.Version}.TokenReader()))
 	case jingle.PayloadCommand:
 		if iq.Type != stanza.SetIQ {
 			c.replyError(st, iq.IQ, errBadRequest("commands are executed with IQ set"))

@@ -1,6 +1,6 @@
 // Package jingle turns the raw stanzas that jinglepush's component stream
-// receives into call, presence and IQ events, and builds the payloads of the
-// component's replies.
+// receives into call, presence and IQ events. The component builds its
+// replies with mellium's payload types (see "mellium" below).
 //
 // It is pure: no I/O, no logging, no state. The component's framer hands over
 // one top-level element at a time, exactly as it came off the stream (without
@@ -25,4 +25,24 @@
 // may send (references, CDATA, namespace prefixes) and refuses what XMPP
 // forbids (comments, processing instructions, DTDs); FuzzScanner holds it to
 // encoding/xml token by token.
+//
+// # mellium
+//
+// Where mellium.im/xmpp v0.23.0 has the payload, jinglepush uses its types:
+//   - form, commands (Actions, Note), disco (Info), disco/info, disco/items
+//     and version build the component's registration forms, command
+//     results, disco answers and version answer (component/iq.go);
+//     commands.Response carries no payload and disco.ItemsQuery is only the
+//     request, so the <command/> and disco#items <query/> around them are
+//     wrapped there;
+//   - ping: its NS; a pong is an empty result, nothing to build;
+//   - jid and stanza: addresses and IQ headers throughout.
+//
+// Where it does not, one line each:
+//   - form, for reading: a submitted form or publish-options is read here
+//     into Form, since form.Data can only be filled through encoding/xml's
+//     Decoder (a second reader) and reports "unexpected element" where the
+//     component must name the field;
+//   - delay, carbons, forward: their types decode with encoding/xml on the
+//     call path, where this package reads the same elements itself.
 package jingle
