@@ -9,7 +9,7 @@ import (
 )
 
 // Action is the call signal a CallEvent carries: the XEP-0353 element name,
-// or the JMI equivalent of a XEP-0166 action.
+// the JMI equivalent of a XEP-0166 action, or a XEP-0482 call invite signal.
 type Action string
 
 // Call signals.
@@ -21,6 +21,14 @@ const (
 	ActionReject  Action = "reject"
 	ActionFinish  Action = "finish"
 	ActionRinging Action = "ringing" // JMI <ringing/> (XEP-0353 0.7) and Jingle session-info ringing: parsed, usually ignored
+
+	// XEP-0482 call invites, for counting: none of them is a JMI call, and
+	// none may ring a phone.
+	ActionInvite        Action = "invite"
+	ActionInviteRetract Action = "invite-retract"
+	ActionInviteAccept  Action = "invite-accept"
+	ActionInviteReject  Action = "invite-reject"
+	ActionInviteLeft    Action = "invite-left"
 )
 
 func jmiAction(local string) (Action, bool) {
@@ -31,18 +39,68 @@ func jmiAction(local string) (Action, bool) {
 	return "", false
 }
 
+// signalAction returns the Action of a XEP-0353 or XEP-0482 element.
+func signalAction(name xml.Name) (Action, bool) {
+	if name.Space == NSJingleMessage {
+		return jmiAction(name.Local)
+	}
+	switch name.Local {
+	case "invite":
+		return ActionInvite, true
+	case "retract":
+		return ActionInviteRetract, true
+	case "accept":
+		return ActionInviteAccept, true
+	case "reject":
+		return ActionInviteReject, true
+	case "left":
+		return ActionInviteLeft, true
+	}
+	return "", false
+}
+
+// Carbon says that a call signal came as a XEP-0280 carbon copy, and which
+// kind.
+type Carbon string
+
+// Carbon kinds.
+const (
+	CarbonSent     Carbon = "sent"     // a copy of a message the account sent from another of its resources
+	CarbonReceived Carbon = "received" // a copy of a message one of the account's other resources received
+)
+
 // CallEvent is one call signal taken out of a forwarded copy.
 type CallEvent struct {
 	Action   Action
-	ID       string    // JMI id, or the Jingle sid
-	From     jid.JID   // sender of the inner stanza (full JID when the server gave one)
-	To       jid.JID   // addressee of the inner stanza
+	ID       string    // JMI id, Jingle sid, or the id an invite signal names (see ParseCall)
+	From     jid.JID   // sender of the message or iq that carries the signal (full JID when the server gave one)
+	To       jid.JID   // addressee of that message or iq
 	Media    []string  // propose / session-initiate: media of each RTP <description> ("audio", "video"), deduplicated, in order
-	Reason   string    // the <reason/> child's condition element name if any ("decline", "busy", "success", "cancel", ...)
-	Delay    time.Time // the oldest XEP-0203 <delay/> stamp (or legacy jabber:x:delay) on the inner stanza or its <forwarded/>, UTC; zero when absent
+	Reason   string    // the <reason/> child's condition element name if any ("decline", "busy", "success", "expired", ...); "" when absent, which XEP-0353 0.7 allows
+	Delay    time.Time // the oldest XEP-0203 <delay/> stamp (or legacy jabber:x:delay) on any message or <forwarded/> on the way in, UTC; zero when absent
 	Wrapper  Wrapper   // the outer <message> attributes
 	Jingle   bool      // the event came from a XEP-0166 IQ rather than a message
-	StanzaID string    // the inner stanza's id attribute
+	StanzaID string    // the id attribute of the message or iq that carries the signal
+
+	// MessageType is the type attribute of the message that carries the
+	// signal, as written: "chat" (what XEP-0353 prescribes), "normal",
+	// "groupchat", "headline", or "" when absent (RFC 6121: normal). A
+	// groupchat or headline JMI must never ring. "" for a Jingle IQ; never
+	// "error": bounces are ErrNotCall.
+	MessageType string
+	// MigratedTo is, on a finish, the id of the session the call moved to
+	// (XEP-0353 <migrated to=…/>: a device switch or resumption, not a hang-up).
+	MigratedTo string
+	// TieBreak is set on a reject or retract carrying XEP-0353 <tie-break/>:
+	// it settles two crossing proposes and says nothing about the user.
+	TieBreak bool
+	// Carbon is set when the signal came inside a genuine XEP-0280 carbon
+	// copy that the account CarbonOf's server made for another of its
+	// resources: From and To are still those of the copied message (sent:
+	// From is one of the account's resources; received: To is the account
+	// or one of its resources). Spoofed carbons are ErrNotCall.
+	Carbon   Carbon
+	CarbonOf jid.JID // the account (bare JID) whose carbon this is; zero without Carbon
 }
 
 // Wrapper holds the attributes of the top-level <message> that carried the
@@ -65,17 +123,27 @@ func (e CallEvent) Undeliverable() bool {
 }
 
 // ParseCall parses a top-level <message> whose direct child <forwarded
-// xmlns='urn:xmpp:forward:0'> holds either an inner <message> with a XEP-0353
-// element as a direct child (propose, retract, accept, proceed, reject,
-// finish, ringing; each needs an id), or an inner <iq type='set'> with a
-// XEP-0166 <jingle action=… sid=…/>. Jingle actions map to JMI ones:
-// session-initiate → propose (media from content/description@media),
-// session-accept → proceed, session-terminate → finish (Reason from
-// <reason/>), session-info with an RTP <ringing/> → ringing; the others are
-// ErrNotCall. So are a JMI element anywhere else (a carbon, a MAM result), a
-// bounced (type='error') copy, and any input Classify does not call KindCall
-// (checked first, so that the component's filter and this parser never
-// disagree, e.g. over a namespace spelled with character references).
+// xmlns='urn:xmpp:forward:0'> holds, as its first stanza:
+//
+//   - a <message> with a call signal as a direct child: a XEP-0353 element
+//     (propose, retract, accept, proceed, reject, finish, ringing; each needs
+//     an id) or a XEP-0482 one (invite, retract, accept, reject, left:
+//     ActionInvite…; an invite's id is its own id attribute, else the
+//     message's, as XEP-0482 has no id of its own);
+//   - the same message inside a XEP-0280 carbon (<sent/> or <received/>,
+//     then <forwarded/>), reported with Carbon and CarbonOf;
+//   - an <iq type='set'> with a XEP-0166 <jingle action=… sid=…/>. Jingle
+//     actions map to JMI ones: session-initiate → propose (media from
+//     content/description@media), session-accept → proceed,
+//     session-terminate → finish (Reason from <reason/>), session-info with
+//     an RTP <ringing/> → ringing; the others are ErrNotCall.
+//
+// Also ErrNotCall: a signal anywhere else (a MAM result, a nested
+// extension), a bounced (type='error') copy, a carbon that is not the
+// account's server's own copy (XEP-0280 section 11: its from must be the
+// bare JID its to belongs to, and the copied message must be the account's),
+// and any input Classify does not call KindCall (checked first, so that the
+// component's filter and this parser never disagree).
 //
 // The inner stanza and the wrapper need valid from and to JIDs; missing ids,
 // an id or sid over 256 bytes, more than 16 descriptions, and absurdly long
@@ -98,7 +166,7 @@ func ParseCall(raw []byte) (CallEvent, error) {
 	for s.next(&child) {
 		if !seen && is(child.name, NSForward, "forwarded") {
 			seen = true
-			c.forwarded(&s)
+			c.forwarded(&s, true)
 		} else {
 			s.skip()
 		}
@@ -112,27 +180,34 @@ func ParseCall(raw []byte) (CallEvent, error) {
 // call collects a CallEvent while the forwarded copy is read.
 type call struct {
 	ev       CallEvent
-	inner    string // the forwarded stanza's name: "message", "iq", "presence"
-	from, to string
-	delay    time.Time // the oldest on the inner stanza and its <forwarded/>
+	inner    string // the name of the stanza that carries the signal: "message" or "iq"
+	from, to string // of the message or iq that carries the signal
+	delay    time.Time
+	// The carbon wrapper: the forwarded message that holds <sent/> or
+	// <received/>.
+	carbon               Carbon
+	carbonFrom, carbonTo string
 }
 
 // forwarded reads <forwarded/>: delays and the forwarded stanza, its first
-// stanza child.
-func (c *call) forwarded(s *scanner) {
+// stanza child. Inside a carbon (outer false) only a message counts.
+func (c *call) forwarded(s *scanner, outer bool) {
 	var child tag
+	seen := false
 	for s.next(&child) {
 		switch {
 		case isDelay(child.name):
 			c.delay = earliest(c.delay, readDelay(s, &child))
-		case c.inner == "" && isStanza(child.name, "message", false):
-			c.inner = "message"
-			c.message(s, &child)
-		case c.inner == "" && isStanza(child.name, "iq", false):
-			c.inner = "iq"
+		case seen:
+			s.skip()
+		case isStanza(child.name, "message", false):
+			seen, c.inner = true, "message"
+			c.message(s, &child, outer)
+		case outer && isStanza(child.name, "iq", false):
+			seen, c.inner = true, "iq"
 			c.iq(s, &child)
-		case c.inner == "" && isStanza(child.name, "presence", false):
-			c.inner = "presence"
+		case isStanza(child.name, "presence", false):
+			seen = true
 			s.skip()
 		default:
 			s.skip()
@@ -140,26 +215,84 @@ func (c *call) forwarded(s *scanner) {
 	}
 }
 
-// message reads the forwarded <message/>: the JMI element must be a direct
-// child.
-func (c *call) message(s *scanner, start *tag) {
+// message reads a forwarded <message/>: the call signal must be a direct
+// child. The outer one may instead be a carbon wrapper.
+func (c *call) message(s *scanner, start *tag, outer bool) {
 	var child tag
+	carbon := false
+	originID := ""
 	for s.next(&child) {
-		action, isJMI := jmiAction(child.name.Local)
+		name := child.name
 		switch {
-		case isJMI && child.name.Space == NSJingleMessage && c.ev.Action == "":
-			c.jmi(s, &child, action)
-		case isDelay(child.name):
+		case isDelay(name):
 			c.delay = earliest(c.delay, readDelay(s, &child))
+		case name.Space == NSJingleMessage || name.Space == NSCallInvites:
+			action, ok := signalAction(name)
+			switch {
+			case !ok || c.ev.Action != "" && !carbon:
+				s.skip() // not a signal, or not the first
+			case carbon:
+				s.fail(notCall("a carbon wrapper that carries a call signal of its own"))
+				return
+			case name.Space == NSJingleMessage:
+				c.jmi(s, &child, action)
+			default:
+				c.invite(s, &child, action)
+			}
+		case outer && !carbon && name.Space == NSCarbons && (name.Local == "sent" || name.Local == "received"):
+			if c.ev.Action != "" {
+				s.fail(notCall("a carbon wrapper that carries a call signal of its own"))
+				return
+			}
+			carbon = true
+			c.carbon = Carbon(name.Local)
+			c.carbonCopy(s)
+		case is(name, NSStanzaID, "origin-id"):
+			originID = child.attr("id")
+			s.skip()
 		default:
 			s.skip()
 		}
 	}
-	if c.ev.Action != "" && start.attr("type") == "error" {
+	if carbon {
+		if start.attr("type") == "error" {
+			s.fail(notCall("bounced carbon"))
+		}
+		c.carbonFrom, c.carbonTo = start.attr("from"), start.attr("to")
+		return
+	}
+	if c.ev.Action == "" {
+		return
+	}
+	if start.attr("type") == "error" {
 		s.fail(notCall("bounced %s", c.ev.Action))
 		return
 	}
+	if c.ev.Action == ActionInvite && c.ev.ID == "" {
+		// XEP-0482 section 4.1: the invite is known by its message's
+		// origin-id, else its id.
+		if c.ev.ID = originID; c.ev.ID == "" {
+			c.ev.ID = start.attr("id")
+		}
+		c.checkID("invite", "id", c.ev.ID, s)
+	}
 	c.stanza(start)
+	c.ev.MessageType = start.attr("type")
+}
+
+// carbonCopy reads a carbon's <sent/> or <received/>: the copy is its
+// first <forwarded/>.
+func (c *call) carbonCopy(s *scanner) {
+	var child tag
+	seen := false
+	for s.next(&child) {
+		if !seen && is(child.name, NSForward, "forwarded") {
+			seen = true
+			c.forwarded(s, false)
+		} else {
+			s.skip()
+		}
+	}
 }
 
 func (c *call) stanza(start *tag) {
@@ -181,6 +314,7 @@ func (c *call) jmi(s *scanner, start *tag, action Action) {
 	c.ev.Action, c.ev.ID = action, start.attr("id")
 	c.checkID(start.name.Local, "id", c.ev.ID, s)
 	descriptions := 0
+	migrated, tieBreak := "", false
 	var child tag
 	for s.next(&child) {
 		switch {
@@ -191,13 +325,42 @@ func (c *call) jmi(s *scanner, start *tag, action Action) {
 			s.skip()
 		case is(child.name, NSJingle, "reason"):
 			c.ev.Reason = reason(s)
+		case is(child.name, NSJingleMessage, "migrated"):
+			migrated = child.attr("to")
+			c.checkID("migrated", "to", migrated, s)
+			s.skip()
+		case is(child.name, NSJingleMessage, "tie-break"):
+			tieBreak = true
+			s.skip()
 		default:
 			s.skip()
 		}
 	}
-	if action != ActionPropose {
+	// Each child means something only where XEP-0353 puts it.
+	switch action {
+	case ActionPropose:
+	case ActionFinish:
+		c.ev.MigratedTo = migrated
+		c.ev.Media = nil
+	case ActionReject, ActionRetract:
+		c.ev.TieBreak = tieBreak
+		c.ev.Media = nil
+	default:
 		c.ev.Media = nil
 	}
+}
+
+// invite reads one XEP-0482 element. Only the answers carry an id: an
+// invite's comes from its message (see message), unless it has one itself
+// as Dino writes.
+func (c *call) invite(s *scanner, start *tag, action Action) {
+	c.ev.Action, c.ev.ID = action, start.attr("id")
+	if action != ActionInvite {
+		c.checkID(start.name.Local, "id", c.ev.ID, s)
+	} else if c.ev.ID != "" {
+		c.checkID("invite", "id", c.ev.ID, s)
+	}
+	s.skip()
 }
 
 // iq reads the forwarded <iq/>: only a set carrying <jingle/> is a call.
@@ -344,8 +507,36 @@ func (c *call) event(root *tag) (CallEvent, error) {
 	if ev.To, err = parseJID(to, c.to); err != nil {
 		return CallEvent{}, err
 	}
+	if c.carbon != "" {
+		if ev.CarbonOf, err = c.carbonAccount(ev.From, ev.To); err != nil {
+			return CallEvent{}, err
+		}
+		ev.Carbon = c.carbon
+	}
 	ev.Delay = c.delay
 	return ev, nil
+}
+
+// carbonAccount checks that the carbon wrapper is the account's server's
+// own copy (XEP-0280 section 11: anyone can send a message holding a
+// <received/>) and returns the account. from and to are the copied
+// message's.
+func (c *call) carbonAccount(from, to jid.JID) (jid.JID, error) {
+	account, err := jid.Parse(c.carbonFrom)
+	if err != nil || account.Localpart() == "" || account.Resourcepart() != "" {
+		return jid.JID{}, notCall("carbon from %q: not an account's bare JID, so not its server's copy", short(c.carbonFrom))
+	}
+	if dest, err := jid.Parse(c.carbonTo); err != nil || !dest.Bare().Equal(account) {
+		return jid.JID{}, notCall("carbon from %s to %q: a server copies only to the account's own resources", account, short(c.carbonTo))
+	}
+	copied := to
+	if c.carbon == CarbonSent {
+		copied = from
+	}
+	if !copied.Bare().Equal(account) {
+		return jid.JID{}, notCall("%s carbon of %s's message to %s: not a message of the account %s", c.carbon, from, to, account)
+	}
+	return account, nil
 }
 
 // callID checks a required, bounded id attribute (the JMI id or Jingle sid):

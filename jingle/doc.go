@@ -10,8 +10,9 @@
 // [Classify] looks at the bytes only and is cheap enough for ejabberd's
 // mod_service_log firehose, which copies every stanza of every local user to
 // the component. Only what it keeps is parsed: [ParseCall] for forwarded
-// XEP-0353 messages and XEP-0166 IQs, [ParsePresence], [ParseIQ] (XEP-0357
-// publishes, XEP-0050 commands, disco, ping, version) and [ParsePrivilege].
+// XEP-0353 and XEP-0482 messages (carbons included) and XEP-0166 IQs,
+// [ParsePresence], [ParseIQ] (XEP-0357 publishes, XEP-0050 commands, disco,
+// ping, version) and [ParsePrivilege].
 //
 // Parsers report [ErrNotCall] for well-formed input that carries no call, and
 // [ErrMalformed] for anything broken or out of bounds; they never panic.
@@ -43,6 +44,8 @@
 //     into Form, since form.Data can only be filled through encoding/xml's
 //     Decoder (a second reader) and reports "unexpected element" where the
 //     component must name the field;
-//   - delay, carbons, forward: their types decode with encoding/xml on the
-//     call path, where this package reads the same elements itself.
+//   - delay, carbons, forward: their types decode with
+//     encoding/xml, on the call path too, where this package reads the same
+//     elements itself; their namespaces are checked to be the same
+//     (TestNamespacesMatchMellium).
 package jingle

@@ -70,9 +70,36 @@ func FuzzParseCall(f *testing.F) {
 		}
 		switch ev.Action {
 		case jingle.ActionPropose, jingle.ActionRetract, jingle.ActionAccept, jingle.ActionProceed,
-			jingle.ActionReject, jingle.ActionFinish, jingle.ActionRinging:
+			jingle.ActionReject, jingle.ActionFinish, jingle.ActionRinging,
+			jingle.ActionInvite, jingle.ActionInviteRetract, jingle.ActionInviteAccept, jingle.ActionInviteReject, jingle.ActionInviteLeft:
 		default:
 			t.Fatalf("action %q", ev.Action)
+		}
+		if ev.MessageType == "error" || ev.Jingle && ev.MessageType != "" {
+			t.Fatalf("message type %q (jingle %v)", ev.MessageType, ev.Jingle)
+		}
+		if ev.MigratedTo != "" && ev.Action != jingle.ActionFinish || len(ev.MigratedTo) > 256 {
+			t.Fatalf("migrated to %q on %s", ev.MigratedTo, ev.Action)
+		}
+		if ev.TieBreak && ev.Action != jingle.ActionReject && ev.Action != jingle.ActionRetract {
+			t.Fatalf("tie-break on %s", ev.Action)
+		}
+		// A carbon is the account's own copy of one of its messages.
+		switch ev.Carbon {
+		case "":
+			if ev.CarbonOf.String() != "" {
+				t.Fatalf("carbon of %s without Carbon", ev.CarbonOf)
+			}
+		case jingle.CarbonSent, jingle.CarbonReceived:
+			account, copied := ev.CarbonOf, ev.To
+			if ev.Carbon == jingle.CarbonSent {
+				copied = ev.From
+			}
+			if account.Localpart() == "" || account.Resourcepart() != "" || !copied.Bare().Equal(account) || ev.Jingle {
+				t.Fatalf("%s carbon of %s: %s → %s", ev.Carbon, account, ev.From, ev.To)
+			}
+		default:
+			t.Fatalf("carbon %q", ev.Carbon)
 		}
 		if ev.ID == "" || len(ev.ID) > 256 {
 			t.Fatalf("id %q", ev.ID)

@@ -3,6 +3,7 @@ package jingle_test
 import (
 	"testing"
 
+	"mellium.im/xmpp/carbons"
 	"mellium.im/xmpp/commands"
 	"mellium.im/xmpp/delay"
 	"mellium.im/xmpp/disco"
@@ -26,6 +27,7 @@ func TestNamespacesMatchMellium(t *testing.T) {
 		jingle.NSVersion:    version.NS,
 		jingle.NSDelay:      delay.NS,
 		jingle.NSForward:    forward.NS,
+		jingle.NSCarbons:    carbons.NS,
 		jingle.NSClient:     stanza.NSClient,
 		jingle.NSServer:     stanza.NSServer,
 	} {
