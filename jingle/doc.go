@@ -12,7 +12,8 @@
 // the component. Only what it keeps is parsed: [ParseCall] for forwarded
 // XEP-0353 and XEP-0482 messages (carbons included) and XEP-0166 IQs,
 // [ParsePresence], [ParseIQ] (XEP-0357 publishes, XEP-0050 commands, disco,
-// ping, version) and [ParsePrivilege].
+// ping, version), [ParsePrivilege] and [ParseRoster]. [Redact] hides the
+// secrets of a raw stanza before it is logged.
 //
 // Parsers report [ErrNotCall] for well-formed input that carries no call, and
 // [ErrMalformed] for anything broken or out of bounds; they never panic.
@@ -37,6 +38,7 @@
 //     request, so the <command/> and disco#items <query/> around them are
 //     wrapped there;
 //   - ping: its NS; a pong is an empty result, nothing to build;
+//   - roster: ParseRoster returns roster.Item values;
 //   - jid and stanza: addresses and IQ headers throughout.
 //
 // Where it does not, one line each:
@@ -44,7 +46,7 @@
 //     into Form, since form.Data can only be filled through encoding/xml's
 //     Decoder (a second reader) and reports "unexpected element" where the
 //     component must name the field;
-//   - delay, carbons, forward: their types decode with
+//   - delay, carbons, forward, roster (reading): their types decode with
 //     encoding/xml, on the call path too, where this package reads the same
 //     elements itself; their namespaces are checked to be the same
 //     (TestNamespacesMatchMellium).

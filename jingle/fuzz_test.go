@@ -54,6 +54,9 @@ func FuzzClassify(f *testing.F) {
 		if _, err := jingle.ParsePrivilege(raw); err == nil && k != jingle.KindPrivilege {
 			t.Fatalf("ParsePrivilege accepted what Classify calls %v", k)
 		}
+		if _, err := jingle.ParseRoster(raw); err == nil && k != jingle.KindIQ {
+			t.Fatalf("ParseRoster accepted what Classify calls %v", k)
+		}
 	})
 }
 
@@ -177,6 +180,37 @@ func FuzzParsePrivilege(f *testing.F) {
 		}
 		if p.Namespace != jingle.NSPrivilege1 && p.Namespace != jingle.NSPrivilege2 {
 			t.Fatalf("namespace %q", p.Namespace)
+		}
+	})
+}
+
+func FuzzParseRoster(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := jingle.ParseRoster(raw)
+		checkErr(t, err, jingle.ErrMalformed)
+		if err != nil {
+			return
+		}
+		if k := jingle.Classify(raw); k != jingle.KindIQ {
+			t.Fatalf("parsed a roster from what Classify calls %v", k)
+		}
+		if r.Account.Localpart() == "" || r.Account.Resourcepart() != "" || r.Push && len(r.Items) != 1 {
+			t.Fatalf("roster %+v", r)
+		}
+		for _, it := range r.Items {
+			switch it.Subscription {
+			case "none", "to", "from", "both":
+			case "remove":
+				if !r.Push {
+					t.Fatalf("remove in a result: %+v", r)
+				}
+			default:
+				t.Fatalf("subscription %q", it.Subscription)
+			}
+			if it.JID.String() == "" {
+				t.Fatalf("item without jid: %+v", r)
+			}
 		}
 	})
 }

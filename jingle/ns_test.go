@@ -10,6 +10,7 @@ import (
 	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/forward"
 	"mellium.im/xmpp/ping"
+	"mellium.im/xmpp/roster"
 	"mellium.im/xmpp/stanza"
 	"mellium.im/xmpp/version"
 
@@ -28,6 +29,7 @@ func TestNamespacesMatchMellium(t *testing.T) {
 		jingle.NSDelay:      delay.NS,
 		jingle.NSForward:    forward.NS,
 		jingle.NSCarbons:    carbons.NS,
+		jingle.NSRoster:     roster.NS,
 		jingle.NSClient:     stanza.NSClient,
 		jingle.NSServer:     stanza.NSServer,
 	} {
