@@ -53,8 +53,11 @@ func Classify(raw []byte) Kind {
 	case string(name) != "message":
 		return KindIgnore
 	}
-	forwarded := bytes.Contains(raw, []byte(NSForward))
-	if forwarded && hasCallNS(raw) {
+	// The search for the call namespaces leaves out <forwarded/>'s, which
+	// shares their stem and is in every firehose copy.
+	fw := bytes.Index(raw, []byte(NSForward))
+	forwarded := fw >= 0
+	if forwarded && (hasCallNS(raw[:fw]) || hasCallNS(raw[fw+len(NSForward):])) {
 		return KindCall
 	}
 	// A permission advertisement comes straight from the server; a forwarded

@@ -207,6 +207,7 @@ var classifyInlineTests = [...]struct {
 	19: {"<message><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'><invite xmlns='urn:xmpp:call-invites:0'/></message></forwarded></message>", jingle.KindCall},
 	20: {"<message><invite xmlns='urn:xmpp:call-invites:0'/></message>", jingle.KindIgnore},
 	21: {"<message><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'><x xmlns='urn:xmpp:jingle:muji:0'/><y xmlns='urn:xmpp:call-message:1'/></message></forwarded></message>", jingle.KindIgnore},
+	22: {"<message xmlns:j='urn:xmpp:jingle-message:0'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'><j:propose id='x'/></message></forwarded></message>", jingle.KindCall},
 }
 
 func TestClassifyInline(t *testing.T) {

@@ -7,19 +7,8 @@ import (
 	"unicode/utf8"
 )
 
-// The scanner is the package's one XML reader: every parser walks the stanza
-// with it. It reads what RFC 6120 section 11 lets a server send: elements,
-// attributes in either quotes, character data with the predefined entities
-// and character references, CDATA sections, and namespaces, default and
-// prefixed. It refuses, as XMPP does, comments, processing instructions and
-// DTDs. Its own limits, beyond which it refuses a stanza as ErrMalformed:
-// ASCII names only (every XMPP namespace's names are), the depths and
-// counts below, and attribute values of maxAttrLen bytes.
-//
-// It reads a copy of the stanza held in one string: names and plain values
-// are substrings of it and cost nothing; only text or values with references,
-// CDATA or carriage returns are built anew. Tests hold it to encoding/xml,
-// token by token (FuzzScanner).
+// Limits of the scanner, far above what servers send (a propose has six
+// attributes on an element and five open elements).
 const (
 	maxDepth    = 64 // open elements
 	maxAttrs    = 64 // attributes on one element
@@ -44,10 +33,24 @@ const xmlNS = "http://www.w3.org/XML/1998/namespace"
 // xmlnsURI may not be bound to a prefix (Namespaces in XML 1.0, section 3).
 const xmlnsURI = "http://www.w3.org/2000/xmlns/"
 
-// scanner walks one stanza. Its methods mirror a tree walk: root, then next
-// for each child and skip or text for the ones not read further. The first
-// problem, of syntax or one a parser reports with fail, stops the walk: the
-// methods then return at once, so a walk needs one check, finish, at its end.
+// scanner is the package's one XML reader: every parser walks its stanza
+// with it. It reads what RFC 6120 section 11 lets a server send: elements,
+// attributes in either quotes, character data with the predefined entities
+// and character references, CDATA sections, and namespaces, default and
+// prefixed. It refuses, as XMPP does, comments, processing instructions and
+// DTDs, and beyond its limits: ASCII names only (every XMPP namespace's
+// names are), the depths and counts above, and attribute values of
+// maxAttrLen bytes. Tests hold it to encoding/xml token by token
+// (FuzzScanner).
+//
+// It reads a copy of the stanza held in one string: names and plain values
+// are substrings of it and cost nothing; only text or values with
+// references, CDATA or carriage returns are built anew.
+//
+// Its methods mirror a tree walk: root, then next for each child and skip or
+// text for the ones not read further. The first problem, of syntax or one a
+// parser reports with fail, stops the walk: the methods then return at once,
+// so a walk needs one check, finish, at its end.
 type scanner struct {
 	s     string
 	pos   int
