@@ -269,8 +269,8 @@ func (c *call) message(s *scanner, start *tag, outer bool) {
 		return
 	}
 	if c.ev.Action == ActionInvite && c.ev.ID == "" {
-		// XEP-0482 section 4.1: the invite is known by its message's
-		// origin-id, else its id.
+		// XEP-0482, "Using the correct ID": an invite is known by its
+		// message's origin-id, else its id.
 		if c.ev.ID = originID; c.ev.ID == "" {
 			c.ev.ID = start.attr("id")
 		}
