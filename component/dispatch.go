@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -198,7 +199,9 @@ func (c *Component) queueLength() float64 {
 
 func (c *Component) drop(reason string, err error, raw []byte) {
 	c.m.dropped.WithLabelValues(reason).Inc()
-	if err != nil || raw != nil {
+	// Checked first: redacting and copying the stanza costs more than the
+	// counter, for a line that is usually off.
+	if (err != nil || raw != nil) && c.log.Enabled(context.Background(), slog.LevelDebug) {
 		// Redacted before the cut, which could leave half a secret.
 		c.log.Debug("stanza dropped", "reason", reason, "error", err, "xml", truncate(jingle.Redact(raw), 512))
 	}
