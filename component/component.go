@@ -300,7 +300,7 @@ func (c *Component) read(ctx context.Context, st *stream_, f *framer) error {
 			return fmt.Errorf("component: stream error: %s", raw)
 		}
 		if c.cfg.LogXML {
-			c.log.Debug("RECV", "xml", string(raw))
+			c.log.Debug("RECV", "xml", string(jingle.Redact(raw)))
 		}
 		c.dispatch(ctx, st, raw)
 	}

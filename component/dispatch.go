@@ -3,11 +3,14 @@ package component
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"time"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/version"
 
 	"github.com/jinglepush/jinglepush/jingle"
 	"github.com/jinglepush/jinglepush/sessions"
@@ -47,7 +50,7 @@ func (c *Component) dispatch(ctx context.Context, st *stream_, raw []byte) {
 		c.handleIQ(st, raw)
 	case jingle.KindPrivilege:
 		c.m.stanzas.other.Inc()
-		c.log.Info("server granted privileges (XEP-0356)", "xml", string(raw))
+		c.handlePrivilege(raw)
 	default:
 		c.m.stanzas.ignored.Inc()
 	}
@@ -73,19 +76,39 @@ func (c *Component) handleCall(st *stream_, raw []byte) {
 		c.drop("misaddressed", nil, raw)
 		return
 	}
-	// Signals from the callee's side name the callee in from, the others in
-	// to; the queue follows the callee so one account's events keep their
-	// order.
-	account := ev.To.Bare()
+	c.enqueue(c.callAccount(ev).String(), work{kind: workCall, st: st, call: ev}, nil)
+}
+
+// callAccount is the account whose queue a call event goes to, so that one
+// account's events keep their order: the callee, named in from by the
+// signals from the callee's side and in to by the others. A carbon's are
+// the copied message's addresses, so it goes where the original goes.
+func (c *Component) callAccount(ev jingle.CallEvent) jid.JID {
 	switch ev.Action {
-	case jingle.ActionProceed, jingle.ActionAccept, jingle.ActionReject:
-		account = ev.From.Bare()
+	case jingle.ActionProceed, jingle.ActionAccept, jingle.ActionReject,
+		jingle.ActionInviteAccept, jingle.ActionInviteReject, jingle.ActionInviteLeft:
+		return ev.From.Bare()
 	case jingle.ActionFinish:
 		if !c.served[ev.To.Domainpart()] {
-			account = ev.From.Bare()
+			return ev.From.Bare()
 		}
 	}
-	c.enqueue(account.String(), work{kind: workCall, st: st, call: ev}, nil)
+	return ev.To.Bare()
+}
+
+// handlePrivilege logs the server's XEP-0356 grants. From anyone else such a
+// message grants nothing: it is dropped, and not logged in full.
+func (c *Component) handlePrivilege(raw []byte) {
+	p, err := jingle.ParsePrivilege(raw)
+	if err != nil {
+		c.drop("malformed", err, raw)
+		return
+	}
+	if !c.isServer(p.From) {
+		c.drop("untrusted_privilege", fmt.Errorf("component: privileges advertised by %s", p.From), nil)
+		return
+	}
+	c.log.Info("server granted privileges (XEP-0356)", "server", p.From, "namespace", p.Namespace, "perms", p.Perms)
 }
 
 func (c *Component) handlePresence(st *stream_, raw []byte) {
@@ -118,13 +141,13 @@ func (c *Component) handleIQ(st *stream_, raw []byte) {
 	c.m.iqs.WithLabelValues(iq.Payload.String()).Inc()
 	switch iq.Payload {
 	case jingle.PayloadPing:
-		c.reply(st, iq.Result(jingle.Pong()))
+		c.reply(st, iq.Result(nil)) // XEP-0199: the pong is an empty result
 	case jingle.PayloadDiscoInfo:
 		c.discoInfo(st, iq)
 	case jingle.PayloadDiscoItems:
 		c.discoItems(st, iq)
 	case jingle.PayloadVersion:
-		c.reply(st, iq.Result(jingle.Version("jinglepush", c.cfg.Version, "")))
+		c.reply(st, iq.Result(version.Query{Name: "jinglepush", Version: c.cfg.Version}.TokenReader()))
 	case jingle.PayloadCommand:
 		if iq.Type != stanza.SetIQ {
 			c.replyError(st, iq.IQ, errBadRequest("commands are executed with IQ set"))
@@ -186,8 +209,11 @@ func (c *Component) queueLength() float64 {
 
 func (c *Component) drop(reason string, err error, raw []byte) {
 	c.m.dropped.WithLabelValues(reason).Inc()
-	if err != nil || raw != nil {
-		c.log.Debug("stanza dropped", "reason", reason, "error", err, "xml", truncate(raw, 512))
+	// Checked first: redacting and copying the stanza costs more than the
+	// counter, for a line that is usually off.
+	if (err != nil || raw != nil) && c.log.Enabled(context.Background(), slog.LevelDebug) {
+		// Redacted before the cut, which could leave half a secret.
+		c.log.Debug("stanza dropped", "reason", reason, "error", err, "xml", truncate(jingle.Redact(raw), 512))
 	}
 }
 

@@ -8,7 +8,15 @@ import (
 	"errors"
 	"time"
 
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/commands"
+	"mellium.im/xmpp/disco"
+	"mellium.im/xmpp/disco/info"
+	"mellium.im/xmpp/disco/items"
+	"mellium.im/xmpp/form"
+	"mellium.im/xmpp/ping"
 	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/version"
 
 	"github.com/jinglepush/jinglepush/jingle"
 	"github.com/jinglepush/jinglepush/sessions"
@@ -20,36 +28,61 @@ const (
 	nodeUnregister = "unregister-push-apns"
 )
 
+// features are the component's disco#info features, sorted.
 var features = []string{
-	jingle.NSPush, jingle.NSCommands, jingle.NSPing, jingle.NSVersion, jingle.NSDiscoInfo, jingle.NSDiscoItems,
+	commands.NS, disco.NSInfo, disco.NSItems, version.NS, ping.NS, jingle.NSPush,
 }
 
 func (c *Component) discoInfo(st *stream_, iq jingle.IQ) {
 	switch iq.Node {
 	case "":
-		c.reply(st, iq.Result(jingle.DiscoInfo("pubsub", "push", "jinglepush", features)))
+		c.reply(st, iq.Result(discoInfo("", info.Identity{Category: "pubsub", Type: "push", Name: "jinglepush"}, features...)))
 	case nodeRegister, nodeUnregister:
-		c.reply(st, iq.Result(jingle.DiscoInfoNode(iq.Node, "automation", "command-node", commandName(iq.Node),
-			[]string{jingle.NSCommands, jingle.NSDataForm})))
-	case jingle.NSCommands:
-		c.reply(st, iq.Result(jingle.DiscoInfoNode(iq.Node, "automation", "command-list", "Commands", nil)))
+		c.reply(st, iq.Result(discoInfo(iq.Node, info.Identity{Category: "automation", Type: "command-node", Name: commandName(iq.Node)},
+			commands.NS, form.NS)))
+	case commands.NS:
+		c.reply(st, iq.Result(discoInfo(iq.Node, info.Identity{Category: "automation", Type: "command-list", Name: "Commands"})))
 	default:
 		c.replyError(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound})
 	}
 }
 
+// discoInfo is a XEP-0030 disco#info answer for node ("" for the node-less
+// query).
+func discoInfo(node string, identity info.Identity, features ...string) xml.TokenReader {
+	q := disco.Info{InfoQuery: disco.InfoQuery{Node: node}, Identity: []info.Identity{identity}}
+	for _, f := range features {
+		q.Features = append(q.Features, info.Feature{Var: f})
+	}
+	return q.TokenReader()
+}
+
 func (c *Component) discoItems(st *stream_, iq jingle.IQ) {
 	switch iq.Node {
-	case jingle.NSCommands:
-		c.reply(st, iq.Result(jingle.DiscoItems(iq.Node,
-			jingle.Item{JID: c.domain, Node: nodeRegister, Name: commandName(nodeRegister)},
-			jingle.Item{JID: c.domain, Node: nodeUnregister, Name: commandName(nodeUnregister)},
+	case commands.NS:
+		c.reply(st, iq.Result(discoItems(iq.Node,
+			items.Item{JID: c.domain, Node: nodeRegister, Name: commandName(nodeRegister)},
+			items.Item{JID: c.domain, Node: nodeUnregister, Name: commandName(nodeUnregister)},
 		)))
 	case "":
-		c.reply(st, iq.Result(jingle.DiscoItems("")))
+		c.reply(st, iq.Result(discoItems("")))
 	default:
 		c.replyError(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound})
 	}
+}
+
+// discoItems is a XEP-0030 disco#items answer for node: mellium's
+// ItemsQuery is only the request, so the query element is wrapped here.
+func discoItems(node string, list ...items.Item) xml.TokenReader {
+	start := xml.StartElement{Name: xml.Name{Space: disco.NSItems, Local: "query"}}
+	if node != "" {
+		start.Attr = []xml.Attr{{Name: xml.Name{Local: "node"}, Value: node}}
+	}
+	payload := make([]xml.TokenReader, len(list))
+	for i, it := range list {
+		payload[i] = it.TokenReader()
+	}
+	return xmlstream.Wrap(xmlstream.MultiReader(payload...), start)
 }
 
 func commandName(node string) string {
@@ -63,25 +96,44 @@ func commandName(node string) string {
 }
 
 // registerForm is the empty form a bare execute gets back.
-func registerForm() *jingle.FormSpec {
-	return &jingle.FormSpec{
-		Title:        "Register an iOS device for pushes",
-		Instructions: "Give the app install's id and at least one of its tokens.",
-		Fields: []jingle.Field{
-			{Var: "device-id", Type: "text-single", Label: "Device id (stable per app install)", Required: true},
-			{Var: "voip-token", Type: "text-single", Label: "PushKit VoIP token (hex)"},
-			{Var: "token", Type: "text-single", Label: "APNs token for alerts (hex)"},
-			{Var: "bundle-id", Type: "text-single", Label: "App bundle id"},
-			{Var: "environment", Type: "list-single", Label: "APNs environment (production or sandbox)"},
-		},
-	}
+func registerForm() *form.Data {
+	return form.New(
+		form.Title("Register an iOS device for pushes"),
+		form.Instructions("Give the app install's id and at least one of its tokens."),
+		form.Text("device-id", form.Label("Device id (stable per app install)"), form.Required),
+		form.Text("voip-token", form.Label("PushKit VoIP token (hex)")),
+		form.Text("token", form.Label("APNs token for alerts (hex)")),
+		form.Text("bundle-id", form.Label("App bundle id")),
+		form.List("environment", form.Label("APNs environment (production or sandbox)"),
+			form.ListItem("production", "production"), form.ListItem("sandbox", "sandbox")),
+	)
 }
 
-func unregisterForm() *jingle.FormSpec {
-	return &jingle.FormSpec{
-		Title:  "Unregister an iOS device",
-		Fields: []jingle.Field{{Var: "device-id", Type: "text-single", Label: "Device id", Required: true}},
+func unregisterForm() *form.Data {
+	return form.New(
+		form.Title("Unregister an iOS device"),
+		form.Text("device-id", form.Label("Device id"), form.Required),
+	)
+}
+
+// Command statuses (XEP-0050).
+const (
+	statusExecuting = "executing"
+	statusCompleted = "completed"
+	statusCanceled  = "canceled"
+)
+
+// commandResponse is a XEP-0050 <command/> response carrying payload
+// (actions, a note, a form): mellium has those pieces but no response
+// element with content.
+func commandResponse(cmd *jingle.Command, sessionID, status string, payload ...xml.TokenReader) xml.TokenReader {
+	start := xml.StartElement{Name: xml.Name{Space: commands.NS, Local: "command"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "node"}, Value: cmd.Node}}}
+	if sessionID != "" {
+		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "sessionid"}, Value: sessionID})
 	}
+	start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "status"}, Value: status})
+	return xmlstream.Wrap(xmlstream.MultiReader(payload...), start)
 }
 
 // command runs a registration command (in a worker: it touches Redis).
@@ -99,11 +151,9 @@ func (c *Component) command(ctx context.Context, st *stream_, iq jingle.IQ) {
 			Text: map[string]string{"": "only users of " + c.servedList() + " may register devices here"}})
 		return
 	}
-	reply := jingle.CommandReply{Node: cmd.Node, SessionID: cmd.SessionID}
 	switch cmd.Action {
 	case "cancel":
-		reply.Status = jingle.StatusCanceled
-		c.reply(st, iq.Result(jingle.CommandResponse(reply)))
+		c.reply(st, iq.Result(commandResponse(cmd, cmd.SessionID, statusCanceled)))
 		return
 	case "", "execute", "complete":
 	default:
@@ -115,49 +165,49 @@ func (c *Component) command(ctx context.Context, st *stream_, iq jingle.IQ) {
 			c.replyError(st, iq.IQ, errBadRequest("complete needs the submitted form"))
 			return
 		}
-		reply.Status = jingle.StatusExecuting
-		if reply.SessionID == "" {
-			reply.SessionID = newSessionID()
+		sessionID := cmd.SessionID
+		if sessionID == "" {
+			sessionID = newSessionID()
 		}
-		reply.Form = registerForm()
+		f := registerForm()
 		if cmd.Node == nodeUnregister {
-			reply.Form = unregisterForm()
+			f = unregisterForm()
 		}
-		c.reply(st, iq.Result(jingle.CommandResponse(reply)))
+		actions := commands.Complete | commands.Complete<<3 // <actions execute='complete'><complete/></actions>
+		c.reply(st, iq.Result(commandResponse(cmd, sessionID, statusExecuting, actions.TokenReader(), f.TokenReader())))
 		return
 	}
 
-	form := cmd.Form
-	deviceID := form.Get("device-id")
+	submitted := cmd.Form
+	deviceID := submitted.Get("device-id")
 	if deviceID == "" {
-		deviceID = form.Get("android-id")
+		deviceID = submitted.Get("android-id")
 	}
 	account := iq.From.Bare().String()
-	reply.Status = jingle.StatusCompleted
 	if cmd.Node == nodeUnregister {
 		if err := c.backend.Unregister(ctx, account, deviceID); err != nil {
 			c.replyError(st, iq.IQ, c.stanzaError(err))
 			return
 		}
-		reply.Note = jingle.Note{Text: "Device unregistered."}
-		c.reply(st, iq.Result(jingle.CommandResponse(reply)))
+		note := commands.Note{Type: commands.NoteInfo, Value: "Device unregistered."}
+		c.reply(st, iq.Result(commandResponse(cmd, cmd.SessionID, statusCompleted, note.TokenReader())))
 		return
 	}
 	d, err := c.backend.Register(ctx, sessions.Registration{
 		Account: account, Resource: iq.From.Resourcepart(), DeviceID: deviceID,
-		VoIPToken: form.Get("voip-token"), Token: form.Get("token"),
-		BundleID: form.Get("bundle-id"), Environment: form.Get("environment"),
+		VoIPToken: submitted.Get("voip-token"), Token: submitted.Get("token"),
+		BundleID: submitted.Get("bundle-id"), Environment: submitted.Get("environment"),
 	})
 	if err != nil {
 		c.replyError(st, iq.IQ, c.stanzaError(err))
 		return
 	}
-	reply.Form = &jingle.FormSpec{Type: "result", Fields: []jingle.Field{
-		{Var: "jid", Type: "jid-single", Values: []string{c.domain.String()}},
-		{Var: "node", Type: "text-single", Values: []string{d.Node}},
-		{Var: "secret", Type: "text-private", Values: []string{d.Secret}},
-	}}
-	c.reply(st, iq.Result(jingle.CommandResponse(reply)))
+	result := form.New(form.Result,
+		form.JID("jid", form.Value(c.domain.String())),
+		form.Text("node", form.Value(d.Node)),
+		form.TextPrivate("secret", form.Value(d.Secret)),
+	)
+	c.reply(st, iq.Result(commandResponse(cmd, cmd.SessionID, statusCompleted, result.TokenReader())))
 }
 
 // publish answers a XEP-0357 publish (in a worker). The answer is result

@@ -12,12 +12,6 @@ func BenchmarkParseCall(b *testing.B) {
 	benchParse(b, "prosody-fw-hibernated-propose.xml", jingle.ParseCall)
 }
 
-// The same stanza through encoding/xml, as ParseCall reads what its fast
-// path leaves alone.
-func BenchmarkParseCallSlow(b *testing.B) {
-	benchParse(b, "prosody-fw-hibernated-propose.xml", jingle.ParseCallSlow)
-}
-
 // ejabberd's mod_service_log copies every stanza of every user: nearly all
 // of them are thrown away by Classify.
 func BenchmarkClassifyIgnore(b *testing.B) {
@@ -52,10 +46,6 @@ func BenchmarkClassifyCall(b *testing.B) {
 // Prosody's privileged presence snapshot (with <delay/>).
 func BenchmarkParsePresence(b *testing.B) {
 	benchParse(b, "prosody-presence-snapshot.xml", jingle.ParsePresence)
-}
-
-func BenchmarkParsePresenceSlow(b *testing.B) {
-	benchParse(b, "prosody-presence-snapshot.xml", jingle.ParsePresenceSlow)
 }
 
 // Prosody's publish with summary and publish-options, the largest one.

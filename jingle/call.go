@@ -9,7 +9,7 @@ import (
 )
 
 // Action is the call signal a CallEvent carries: the XEP-0353 element name,
-// or the JMI equivalent of a XEP-0166 action.
+// the JMI equivalent of a XEP-0166 action, or a XEP-0482 call invite signal.
 type Action string
 
 // Call signals.
@@ -21,6 +21,14 @@ const (
 	ActionReject  Action = "reject"
 	ActionFinish  Action = "finish"
 	ActionRinging Action = "ringing" // JMI <ringing/> (XEP-0353 0.7) and Jingle session-info ringing: parsed, usually ignored
+
+	// XEP-0482 call invites, for counting: none of them is a JMI call, and
+	// none may ring a phone.
+	ActionInvite        Action = "invite"
+	ActionInviteRetract Action = "invite-retract"
+	ActionInviteAccept  Action = "invite-accept"
+	ActionInviteReject  Action = "invite-reject"
+	ActionInviteLeft    Action = "invite-left"
 )
 
 func jmiAction(local string) (Action, bool) {
@@ -31,18 +39,68 @@ func jmiAction(local string) (Action, bool) {
 	return "", false
 }
 
+// signalAction returns the Action of a XEP-0353 or XEP-0482 element.
+func signalAction(name xml.Name) (Action, bool) {
+	if name.Space == NSJingleMessage {
+		return jmiAction(name.Local)
+	}
+	switch name.Local {
+	case "invite":
+		return ActionInvite, true
+	case "retract":
+		return ActionInviteRetract, true
+	case "accept":
+		return ActionInviteAccept, true
+	case "reject":
+		return ActionInviteReject, true
+	case "left":
+		return ActionInviteLeft, true
+	}
+	return "", false
+}
+
+// Carbon says that a call signal came as a XEP-0280 carbon copy, and which
+// kind.
+type Carbon string
+
+// Carbon kinds.
+const (
+	CarbonSent     Carbon = "sent"     // a copy of a message the account sent from another of its resources
+	CarbonReceived Carbon = "received" // a copy of a message one of the account's other resources received
+)
+
 // CallEvent is one call signal taken out of a forwarded copy.
 type CallEvent struct {
 	Action   Action
-	ID       string    // JMI id, or the Jingle sid
-	From     jid.JID   // sender of the inner stanza (full JID when the server gave one)
-	To       jid.JID   // addressee of the inner stanza
+	ID       string    // JMI id, Jingle sid, or the id an invite signal names (see ParseCall)
+	From     jid.JID   // sender of the message or iq that carries the signal (full JID when the server gave one)
+	To       jid.JID   // addressee of that message or iq
 	Media    []string  // propose / session-initiate: media of each RTP <description> ("audio", "video"), deduplicated, in order
-	Reason   string    // the <reason/> child's condition element name if any ("decline", "busy", "success", "cancel", ...)
-	Delay    time.Time // the oldest XEP-0203 <delay/> stamp (or legacy jabber:x:delay) on the inner stanza or its <forwarded/>, UTC; zero when absent
+	Reason   string    // the <reason/> child's condition element name if any ("decline", "busy", "success", "expired", ...); "" when absent, which XEP-0353 0.7 allows
+	Delay    time.Time // the oldest XEP-0203 <delay/> stamp (or legacy jabber:x:delay) on any message or <forwarded/> on the way in, UTC; zero when absent
 	Wrapper  Wrapper   // the outer <message> attributes
-	Jingle   bool      // the event came from a XEP-0166 IQ rather than XEP-0353
-	StanzaID string    // the inner stanza's id attribute
+	Jingle   bool      // the event came from a XEP-0166 IQ rather than a message
+	StanzaID string    // the id attribute of the message or iq that carries the signal
+
+	// MessageType is the type attribute of the message that carries the
+	// signal, as written: "chat" (what XEP-0353 prescribes), "normal",
+	// "groupchat", "headline", or "" when absent (RFC 6121: normal). A
+	// groupchat or headline JMI must never ring. "" for a Jingle IQ; never
+	// "error": bounces are ErrNotCall.
+	MessageType string
+	// MigratedTo is, on a finish, the id of the session the call moved to
+	// (XEP-0353 <migrated to=…/>: a device switch or resumption, not a hang-up).
+	MigratedTo string
+	// TieBreak is set on a reject or retract carrying XEP-0353 <tie-break/>:
+	// it settles two crossing proposes and says nothing about the user.
+	TieBreak bool
+	// Carbon is set when the signal came inside a genuine XEP-0280 carbon
+	// copy that the account CarbonOf's server made for another of its
+	// resources: From and To are still those of the copied message (sent:
+	// From is one of the account's resources; received: To is the account
+	// or one of its resources). Spoofed carbons are ErrNotCall.
+	Carbon   Carbon
+	CarbonOf jid.JID // the account (bare JID) whose carbon this is; zero without Carbon
 }
 
 // Wrapper holds the attributes of the top-level <message> that carried the
@@ -65,17 +123,27 @@ func (e CallEvent) Undeliverable() bool {
 }
 
 // ParseCall parses a top-level <message> whose direct child <forwarded
-// xmlns='urn:xmpp:forward:0'> holds either an inner <message> with a XEP-0353
-// element as a direct child (propose, retract, accept, proceed, reject,
-// finish, ringing; each needs an id), or an inner <iq type='set'> with a
-// XEP-0166 <jingle action=… sid=…/>. Jingle actions map to JMI ones:
-// session-initiate → propose (media from content/description@media),
-// session-accept → proceed, session-terminate → finish (Reason from
-// <reason/>), session-info with an RTP <ringing/> → ringing; the others are
-// ErrNotCall. So are a JMI element anywhere else (a carbon, a MAM result), a
-// bounced (type='error') copy, and any input Classify does not call KindCall
-// (checked first, so that the component's filter and this parser never
-// disagree, e.g. over a namespace spelled with character references).
+// xmlns='urn:xmpp:forward:0'> holds, as its first stanza:
+//
+//   - a <message> with a call signal as a direct child: a XEP-0353 element
+//     (propose, retract, accept, proceed, reject, finish, ringing; each needs
+//     an id) or a XEP-0482 one (invite, retract, accept, reject, left:
+//     ActionInvite…; an invite's id is its own id attribute, else the
+//     message's, as XEP-0482 has no id of its own);
+//   - the same message inside a XEP-0280 carbon (<sent/> or <received/>,
+//     then <forwarded/>), reported with Carbon and CarbonOf;
+//   - an <iq type='set'> with a XEP-0166 <jingle action=… sid=…/>. Jingle
+//     actions map to JMI ones: session-initiate → propose (media from
+//     content/description@media), session-accept → proceed,
+//     session-terminate → finish (Reason from <reason/>), session-info with
+//     an RTP <ringing/> → ringing; the others are ErrNotCall.
+//
+// Also ErrNotCall: a signal anywhere else (a MAM result, a nested
+// extension), a bounced (type='error') copy, a carbon that is not the
+// account's server's own copy (XEP-0280 section 11: its from must be the
+// bare JID its to belongs to, and the copied message must be the account's),
+// and any input Classify does not call KindCall (checked first, so that the
+// component's filter and this parser never disagree).
 //
 // The inner stanza and the wrapper need valid from and to JIDs; missing ids,
 // an id or sid over 256 bytes, more than 16 descriptions, and absurdly long
@@ -84,45 +152,335 @@ func ParseCall(raw []byte) (CallEvent, error) {
 	if Classify(raw) != KindCall {
 		return CallEvent{}, notCall("no forwarded Jingle payload")
 	}
-	if ev, ok := parseCallFast(raw); ok {
-		return ev, nil
+	var s scanner
+	s.init(raw)
+	var root, child tag
+	if !s.root(&root) {
+		return CallEvent{}, s.err
 	}
-	return parseCallSlow(raw)
-}
-
-// parseCallSlow is ParseCall with encoding/xml: it decides everything the
-// fast path leaves to it, and is the reference the fast path is tested
-// against.
-func parseCallSlow(raw []byte) (CallEvent, error) {
-	r := newReader(raw)
-	root, err := r.root()
-	if err != nil {
-		return CallEvent{}, err
-	}
-	if !isStanza(root.Name, "message", true) || attr(root, "type") == "error" {
+	if !isStanza(root.name, "message", true) || root.attr("type") == "error" {
 		return CallEvent{}, notCall("not a forwarding message")
 	}
 	var c call
 	seen := false
-	err = r.each(func(child xml.StartElement) error {
-		if !seen && is(child, NSForward, "forwarded") {
+	for s.next(&child) {
+		if !seen && is(child.name, NSForward, "forwarded") {
 			seen = true
-			return c.forwarded(r)
+			c.forwarded(&s, true)
+		} else {
+			s.skip()
 		}
-		return r.skip()
-	})
-	if err == nil {
-		err = r.finish()
 	}
-	if err != nil {
+	if err := s.finish(); err != nil {
 		return CallEvent{}, err
 	}
-	return c.event(root)
+	return c.event(&root)
+}
+
+// call collects a CallEvent while the forwarded copy is read.
+type call struct {
+	ev       CallEvent
+	inner    string // the name of the stanza that carries the signal: "message" or "iq"
+	from, to string // of the message or iq that carries the signal
+	delay    time.Time
+	// The carbon wrapper: the forwarded message that holds <sent/> or
+	// <received/>.
+	carbon               Carbon
+	carbonFrom, carbonTo string
+}
+
+// forwarded reads <forwarded/>: delays and the forwarded stanza, its first
+// stanza child. Inside a carbon (outer false) only a message counts.
+func (c *call) forwarded(s *scanner, outer bool) {
+	var child tag
+	seen := false
+	for s.next(&child) {
+		switch {
+		case isDelay(child.name):
+			c.delay = earliest(c.delay, readDelay(s, &child))
+		case seen:
+			s.skip()
+		case isStanza(child.name, "message", false):
+			seen, c.inner = true, "message"
+			c.message(s, &child, outer)
+		case outer && isStanza(child.name, "iq", false):
+			seen, c.inner = true, "iq"
+			c.iq(s, &child)
+		case isStanza(child.name, "presence", false):
+			seen = true
+			s.skip()
+		default:
+			s.skip()
+		}
+	}
+}
+
+// message reads a forwarded <message/>: the call signal must be a direct
+// child. The outer one may instead be a carbon wrapper.
+func (c *call) message(s *scanner, start *tag, outer bool) {
+	var child tag
+	carbon := false
+	originID := ""
+	for s.next(&child) {
+		name := child.name
+		switch {
+		case isDelay(name):
+			c.delay = earliest(c.delay, readDelay(s, &child))
+		case name.Space == NSJingleMessage || name.Space == NSCallInvites:
+			action, ok := signalAction(name)
+			switch {
+			case !ok || c.ev.Action != "" && !carbon:
+				s.skip() // not a signal, or not the first
+			case carbon:
+				s.fail(notCall("a carbon wrapper that carries a call signal of its own"))
+				return
+			case name.Space == NSJingleMessage:
+				c.jmi(s, &child, action)
+			default:
+				c.invite(s, &child, action)
+			}
+		case outer && !carbon && name.Space == NSCarbons && (name.Local == "sent" || name.Local == "received"):
+			if c.ev.Action != "" {
+				s.fail(notCall("a carbon wrapper that carries a call signal of its own"))
+				return
+			}
+			carbon = true
+			c.carbon = Carbon(name.Local)
+			c.carbonCopy(s)
+		case is(name, NSStanzaID, "origin-id"):
+			originID = child.attr("id")
+			s.skip()
+		default:
+			s.skip()
+		}
+	}
+	if carbon {
+		if start.attr("type") == "error" {
+			s.fail(notCall("bounced carbon"))
+		}
+		c.carbonFrom, c.carbonTo = start.attr("from"), start.attr("to")
+		return
+	}
+	if c.ev.Action == "" {
+		return
+	}
+	if start.attr("type") == "error" {
+		s.fail(notCall("bounced %s", c.ev.Action))
+		return
+	}
+	if c.ev.Action == ActionInvite && c.ev.ID == "" {
+		// XEP-0482, "Using the correct ID": an invite is known by its
+		// message's origin-id, else its id.
+		if c.ev.ID = originID; c.ev.ID == "" {
+			c.ev.ID = start.attr("id")
+		}
+		c.checkID("invite", "id", c.ev.ID, s)
+	}
+	c.stanza(start)
+	c.ev.MessageType = start.attr("type")
+}
+
+// carbonCopy reads a carbon's <sent/> or <received/>: the copy is its
+// first <forwarded/>.
+func (c *call) carbonCopy(s *scanner) {
+	var child tag
+	seen := false
+	for s.next(&child) {
+		if !seen && is(child.name, NSForward, "forwarded") {
+			seen = true
+			c.forwarded(s, false)
+		} else {
+			s.skip()
+		}
+	}
+}
+
+func (c *call) stanza(start *tag) {
+	c.from = start.attr("from")
+	c.to = start.attr("to")
+	c.ev.StanzaID = start.attr("id")
+}
+
+// checkID fails the walk unless id is a good value for elem's attribute
+// name.
+func (c *call) checkID(elem, name, id string, s *scanner) {
+	if _, err := callID(elem, name, id); err != nil {
+		s.fail(err)
+	}
+}
+
+// jmi reads one XEP-0353 element.
+func (c *call) jmi(s *scanner, start *tag, action Action) {
+	c.ev.Action, c.ev.ID = action, start.attr("id")
+	c.checkID(start.name.Local, "id", c.ev.ID, s)
+	descriptions := 0
+	migrated, tieBreak := "", false
+	var child tag
+	for s.next(&child) {
+		switch {
+		case child.name.Local == "description":
+			if err := c.addDescription(child.name, child.attr("media"), &descriptions); err != nil {
+				s.fail(err)
+			}
+			s.skip()
+		case is(child.name, NSJingle, "reason"):
+			c.ev.Reason = reason(s)
+		case is(child.name, NSJingleMessage, "migrated"):
+			migrated = child.attr("to")
+			c.checkID("migrated", "to", migrated, s)
+			s.skip()
+		case is(child.name, NSJingleMessage, "tie-break"):
+			tieBreak = true
+			s.skip()
+		default:
+			s.skip()
+		}
+	}
+	// Each child means something only where XEP-0353 puts it.
+	switch action {
+	case ActionPropose:
+	case ActionFinish:
+		c.ev.MigratedTo = migrated
+		c.ev.Media = nil
+	case ActionReject, ActionRetract:
+		c.ev.TieBreak = tieBreak
+		c.ev.Media = nil
+	default:
+		c.ev.Media = nil
+	}
+}
+
+// invite reads one XEP-0482 element. Only the answers carry an id: an
+// invite's comes from its message (see message), unless it has one itself
+// as Dino writes.
+func (c *call) invite(s *scanner, start *tag, action Action) {
+	c.ev.Action, c.ev.ID = action, start.attr("id")
+	if action != ActionInvite {
+		c.checkID(start.name.Local, "id", c.ev.ID, s)
+	} else if c.ev.ID != "" {
+		c.checkID("invite", "id", c.ev.ID, s)
+	}
+	s.skip()
+}
+
+// iq reads the forwarded <iq/>: only a set carrying <jingle/> is a call.
+func (c *call) iq(s *scanner, start *tag) {
+	var child tag
+	for s.next(&child) {
+		if !is(child.name, NSJingle, "jingle") || c.ev.Action != "" {
+			s.skip()
+			continue
+		}
+		if typ := start.attr("type"); typ != "set" {
+			s.fail(notCall("jingle in an iq of type %q", short(typ)))
+			return
+		}
+		c.jingle(s, &child)
+	}
+	c.stanza(start)
+}
+
+// jingle reads a XEP-0166 <jingle/> and maps its action to a JMI one.
+func (c *call) jingle(s *scanner, start *tag) {
+	var action Action
+	switch a := start.attr("action"); a {
+	case "session-initiate":
+		action = ActionPropose
+	case "session-accept":
+		action = ActionProceed
+	case "session-terminate":
+		action = ActionFinish
+	case "session-info":
+		// Ringing only if it carries <ringing/>: decided below.
+	case "":
+		s.fail(malformed("jingle without action"))
+		return
+	default:
+		s.fail(notCall("jingle action %q", short(a)))
+		return
+	}
+	sid := start.attr("sid")
+	c.checkID(start.name.Local, "sid", sid, s)
+	contents, descriptions, ringing := 0, 0, false
+	var child tag
+	for s.next(&child) {
+		switch {
+		case is(child.name, NSJingle, "content"):
+			if contents++; contents > maxDescriptions {
+				s.fail(malformed("more than %d contents", maxDescriptions))
+			}
+			c.content(s, &descriptions)
+		case is(child.name, NSJingle, "reason"):
+			c.ev.Reason = reason(s)
+		case is(child.name, NSRTPInfo, "ringing"):
+			ringing = true
+			s.skip()
+		default:
+			s.skip()
+		}
+	}
+	if action == "" {
+		if !ringing {
+			s.fail(notCall("jingle session-info without ringing"))
+			return
+		}
+		action = ActionRinging
+	}
+	c.ev.Action, c.ev.ID, c.ev.Jingle = action, sid, true
+	if action != ActionPropose {
+		c.ev.Media = nil
+	}
+}
+
+// content reads a Jingle <content/> for its description.
+func (c *call) content(s *scanner, descriptions *int) {
+	var child tag
+	for s.next(&child) {
+		if child.name.Local == "description" {
+			if err := c.addDescription(child.name, child.attr("media"), descriptions); err != nil {
+				s.fail(err)
+			}
+		}
+		s.skip()
+	}
+}
+
+// addDescription counts a <description/> of any application and keeps the
+// media m of an RTP one.
+func (c *call) addDescription(name xml.Name, m string, n *int) error {
+	if *n++; *n > maxDescriptions {
+		return malformed("more than %d descriptions", maxDescriptions)
+	}
+	if name.Space == NSRTP && m != "" {
+		if !isToken(m, maxMediaLen) {
+			return malformed("media %q", short(m))
+		}
+		if !slices.Contains(c.ev.Media, m) {
+			c.ev.Media = append(c.ev.Media, m)
+		}
+	}
+	return nil
+}
+
+// reason reads a Jingle <reason/> and returns its condition's name: the
+// first child in the Jingle namespace that is not <text/>.
+func reason(s *scanner) string {
+	var cond string
+	var child tag
+	for s.next(&child) {
+		if cond == "" && child.name.Space == NSJingle && child.name.Local != "text" {
+			if cond = child.name.Local; len(cond) > maxReasonLen {
+				s.fail(malformed("reason <%s/>", short(cond)))
+			}
+		}
+		s.skip()
+	}
+	return cond
 }
 
 // event completes the CallEvent once the whole stanza has been read; root
 // is the wrapper.
-func (c *call) event(root xml.StartElement) (CallEvent, error) {
+func (c *call) event(root *tag) (CallEvent, error) {
 	if c.ev.Action == "" {
 		return CallEvent{}, notCall("no call signal in the forwarded copy")
 	}
@@ -130,13 +488,13 @@ func (c *call) event(root xml.StartElement) (CallEvent, error) {
 	// odd addresses is "not a call" rather than "malformed".
 	var err error
 	ev := c.ev
-	if ev.Wrapper.From, err = parseJID("wrapper from", attr(root, "from")); err != nil {
+	if ev.Wrapper.From, err = parseJID("wrapper from", root.attr("from")); err != nil {
 		return CallEvent{}, err
 	}
-	if ev.Wrapper.To, err = parseJID("wrapper to", attr(root, "to")); err != nil {
+	if ev.Wrapper.To, err = parseJID("wrapper to", root.attr("to")); err != nil {
 		return CallEvent{}, err
 	}
-	ev.Wrapper.ID = attr(root, "id")
+	ev.Wrapper.ID = root.attr("id")
 	// Only a message or an iq carries a call signal. Constant labels, since
 	// concatenating them would cost two allocations a call.
 	from, to := "from of the forwarded message", "to of the forwarded message"
@@ -149,231 +507,36 @@ func (c *call) event(root xml.StartElement) (CallEvent, error) {
 	if ev.To, err = parseJID(to, c.to); err != nil {
 		return CallEvent{}, err
 	}
-	ev.Delay = earliest(c.innerDelay, c.forwardDelay)
+	if c.carbon != "" {
+		if ev.CarbonOf, err = c.carbonAccount(ev.From, ev.To); err != nil {
+			return CallEvent{}, err
+		}
+		ev.Carbon = c.carbon
+	}
+	ev.Delay = c.delay
 	return ev, nil
 }
 
-// call collects a CallEvent while the forwarded copy is read.
-type call struct {
-	ev           CallEvent
-	inner        string // the forwarded stanza's name: "message", "iq", "presence"
-	from, to     string
-	innerDelay   time.Time
-	forwardDelay time.Time
-}
-
-// forwarded reads <forwarded/>: an optional delay and the forwarded stanza,
-// the first stanza child.
-func (c *call) forwarded(r *reader) error {
-	return r.each(func(child xml.StartElement) error {
-		switch {
-		case isDelay(child):
-			t, err := r.delay(child)
-			c.forwardDelay = earliest(c.forwardDelay, t)
-			return err
-		case c.inner == "" && isStanza(child.Name, "message", false):
-			c.inner = "message"
-			return c.message(r, child)
-		case c.inner == "" && isStanza(child.Name, "iq", false):
-			c.inner = "iq"
-			return c.iq(r, child)
-		case c.inner == "" && isStanza(child.Name, "presence", false):
-			c.inner = "presence"
-		}
-		return r.skip()
-	})
-}
-
-// message reads the forwarded <message/>: the JMI element must be a direct
-// child.
-func (c *call) message(r *reader, start xml.StartElement) error {
-	err := r.each(func(child xml.StartElement) error {
-		action, isJMI := jmiAction(child.Name.Local)
-		switch {
-		case isJMI && child.Name.Space == NSJingleMessage && c.ev.Action == "":
-			return c.jmi(r, child, action)
-		case isDelay(child):
-			t, err := r.delay(child)
-			c.innerDelay = earliest(c.innerDelay, t)
-			return err
-		}
-		return r.skip()
-	})
-	if err != nil {
-		return err
+// carbonAccount checks that the carbon wrapper is the account's server's
+// own copy (XEP-0280 section 11: anyone can send a message holding a
+// <received/>) and returns the account. from and to are the copied
+// message's.
+func (c *call) carbonAccount(from, to jid.JID) (jid.JID, error) {
+	account, err := jid.Parse(c.carbonFrom)
+	if err != nil || account.Localpart() == "" || account.Resourcepart() != "" {
+		return jid.JID{}, notCall("carbon from %q: not an account's bare JID, so not its server's copy", short(c.carbonFrom))
 	}
-	if c.ev.Action != "" && attr(start, "type") == "error" {
-		return notCall("bounced %s", c.ev.Action)
+	if dest, err := jid.Parse(c.carbonTo); err != nil || !dest.Bare().Equal(account) {
+		return jid.JID{}, notCall("carbon from %s to %q: a server copies only to the account's own resources", account, short(c.carbonTo))
 	}
-	c.stanza(start)
-	return nil
-}
-
-func (c *call) stanza(start xml.StartElement) {
-	c.from = attr(start, "from")
-	c.to = attr(start, "to")
-	c.ev.StanzaID = attr(start, "id")
-}
-
-// jmi reads one XEP-0353 element.
-func (c *call) jmi(r *reader, start xml.StartElement, action Action) error {
-	id, err := callID(start.Name.Local, "id", attr(start, "id"))
-	if err != nil {
-		return err
+	copied := to
+	if c.carbon == CarbonSent {
+		copied = from
 	}
-	c.ev.Action, c.ev.ID = action, id
-	descriptions := 0
-	err = r.each(func(child xml.StartElement) (err error) {
-		switch {
-		case child.Name.Local == "description":
-			return c.description(r, child, &descriptions)
-		case is(child, NSJingle, "reason"):
-			c.ev.Reason, err = reason(r)
-			return err
-		}
-		return r.skip()
-	})
-	if err != nil {
-		return err
+	if !copied.Bare().Equal(account) {
+		return jid.JID{}, notCall("%s carbon of %s's message to %s: not a message of the account %s", c.carbon, from, to, account)
 	}
-	if action != ActionPropose {
-		c.ev.Media = nil
-	}
-	return nil
-}
-
-// iq reads the forwarded <iq/>: only a set carrying <jingle/> is a call.
-func (c *call) iq(r *reader, start xml.StartElement) error {
-	err := r.each(func(child xml.StartElement) error {
-		if !is(child, NSJingle, "jingle") || c.ev.Action != "" {
-			return r.skip()
-		}
-		if typ := attr(start, "type"); typ != "set" {
-			return notCall("jingle in an iq of type %q", short(typ))
-		}
-		return c.jingle(r, child)
-	})
-	if err != nil {
-		return err
-	}
-	c.stanza(start)
-	return nil
-}
-
-// jingle reads a XEP-0166 <jingle/> and maps its action to a JMI one.
-func (c *call) jingle(r *reader, start xml.StartElement) error {
-	var action Action
-	switch a := attr(start, "action"); a {
-	case "session-initiate":
-		action = ActionPropose
-	case "session-accept":
-		action = ActionProceed
-	case "session-terminate":
-		action = ActionFinish
-	case "session-info":
-		// Ringing only if it carries <ringing/>: decided below.
-	case "":
-		return malformed("jingle without action")
-	default:
-		return notCall("jingle action %q", short(a))
-	}
-	sid, err := callID(start.Name.Local, "sid", attr(start, "sid"))
-	if err != nil {
-		return err
-	}
-	contents, descriptions, ringing := 0, 0, false
-	err = r.each(func(child xml.StartElement) (err error) {
-		switch {
-		case is(child, NSJingle, "content"):
-			if contents++; contents > maxDescriptions {
-				return malformed("more than %d contents", maxDescriptions)
-			}
-			return c.content(r, &descriptions)
-		case is(child, NSJingle, "reason"):
-			c.ev.Reason, err = reason(r)
-			return err
-		case is(child, NSRTPInfo, "ringing"):
-			ringing = true
-		}
-		return r.skip()
-	})
-	if err != nil {
-		return err
-	}
-	if action == "" {
-		if !ringing {
-			return notCall("jingle session-info without ringing")
-		}
-		action = ActionRinging
-	}
-	c.ev.Action, c.ev.ID, c.ev.Jingle = action, sid, true
-	if action != ActionPropose {
-		c.ev.Media = nil
-	}
-	return nil
-}
-
-// content reads a Jingle <content/> for its description.
-func (c *call) content(r *reader, descriptions *int) error {
-	return r.each(func(child xml.StartElement) error {
-		if child.Name.Local == "description" {
-			return c.description(r, child, descriptions)
-		}
-		return r.skip()
-	})
-}
-
-// description reads a <description/>.
-func (c *call) description(r *reader, start xml.StartElement, n *int) error {
-	if err := c.addDescription(start.Name, attr(start, "media"), n); err != nil {
-		return err
-	}
-	return r.skip()
-}
-
-// addDescription counts a <description/> of any application and keeps the
-// media m of an RTP one.
-func (c *call) addDescription(name xml.Name, m string, n *int) error {
-	if *n++; *n > maxDescriptions {
-		return malformed("more than %d descriptions", maxDescriptions)
-	}
-	if name.Space == NSRTP {
-		if m != "" {
-			if !isToken(m, maxMediaLen) {
-				return malformed("media %q", short(m))
-			}
-			if !slices.Contains(c.ev.Media, m) {
-				c.ev.Media = append(c.ev.Media, m)
-			}
-		}
-	}
-	return nil
-}
-
-// reason reads a Jingle <reason/> and returns its condition's name.
-func reason(r *reader) (string, error) {
-	var cond string
-	err := r.each(func(child xml.StartElement) (err error) {
-		if cond == "" {
-			if cond, err = reasonCondition(child.Name); err != nil {
-				return err
-			}
-		}
-		return r.skip()
-	})
-	return cond, err
-}
-
-// reasonCondition returns the name of a child of <reason/> if it is the
-// condition (in the Jingle namespace, not <text/>), or "".
-func reasonCondition(child xml.Name) (string, error) {
-	if child.Space != NSJingle || child.Local == "text" {
-		return "", nil
-	}
-	if len(child.Local) > maxReasonLen {
-		return "", malformed("reason <%s/>", short(child.Local))
-	}
-	return child.Local, nil
+	return account, nil
 }
 
 // callID checks a required, bounded id attribute (the JMI id or Jingle sid):

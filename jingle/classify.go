@@ -12,7 +12,7 @@ type Kind int
 // Kinds of top-level stanza.
 const (
 	KindIgnore    Kind = iota // nothing jinglepush acts on (the ejabberd mod_service_log firehose: chat messages, forwarded presences, receipts, ...)
-	KindCall                  // a <message> carrying a <forwarded> copy of a JMI message or of a Jingle IQ
+	KindCall                  // a <message> carrying a <forwarded> copy of a JMI or call-invite message or of a Jingle IQ
 	KindPresence              // a top-level <presence>
 	KindIQ                    // a top-level <iq>
 	KindPrivilege             // a <message> carrying XEP-0356 <privilege> (permissions advertisement)
@@ -39,9 +39,9 @@ func (k Kind) String() string {
 // allocates.
 //
 // It may say KindCall for a message that ParseCall then rejects (a JMI element
-// inside a carbon, a Jingle namespace quoted in a chat body), but never
-// KindIgnore for a forwarded JMI message of any action or a forwarded Jingle
-// IQ. Only whitespace may precede the element; anything else, and unknown
+// inside a MAM result, a Jingle namespace quoted in a chat body), but never
+// KindIgnore for a forwarded JMI or XEP-0482 message of any action, in a
+// carbon or not, or a forwarded Jingle IQ. Only whitespace may precede the element; anything else, and unknown
 // element names, is KindIgnore.
 func Classify(raw []byte) Kind {
 	name := rootName(raw)
@@ -53,8 +53,11 @@ func Classify(raw []byte) Kind {
 	case string(name) != "message":
 		return KindIgnore
 	}
-	forwarded := bytes.Contains(raw, []byte(NSForward))
-	if forwarded && hasCallNS(raw) {
+	// The search for the call namespaces leaves out <forwarded/>'s, which
+	// shares their stem and is in every firehose copy.
+	fw := bytes.Index(raw, []byte(NSForward))
+	forwarded := fw >= 0
+	if forwarded && (hasCallNS(raw[:fw]) || hasCallNS(raw[fw+len(NSForward):])) {
 		return KindCall
 	}
 	// A permission advertisement comes straight from the server; a forwarded
@@ -68,17 +71,19 @@ func Classify(raw []byte) Kind {
 // nsPrivilegePrefix is what NSPrivilege1 and NSPrivilege2 share.
 const nsPrivilegePrefix = "urn:xmpp:privilege:"
 
-// hasCallNS reports whether b mentions the JMI or the Jingle namespace, in
-// one pass over b (both start with the same stem).
+// hasCallNS reports whether b mentions the JMI, the Jingle or the call
+// invites namespace, in one pass over b (all three start with the same
+// stem).
 func hasCallNS(b []byte) bool {
-	const stem = "urn:xmpp:jingle"
+	const stem = "urn:xmpp:"
 	for {
 		i := bytes.Index(b, []byte(stem))
 		if i < 0 {
 			return false
 		}
 		b = b[i:]
-		if bytes.HasPrefix(b, []byte(NSJingleMessage)) || bytes.HasPrefix(b, []byte(NSJingle)) {
+		if bytes.HasPrefix(b, []byte(NSJingleMessage)) || bytes.HasPrefix(b, []byte(NSJingle)) ||
+			bytes.HasPrefix(b, []byte(NSCallInvites)) {
 			return true
 		}
 		b = b[len(stem):]

@@ -54,6 +54,9 @@ func FuzzClassify(f *testing.F) {
 		if _, err := jingle.ParsePrivilege(raw); err == nil && k != jingle.KindPrivilege {
 			t.Fatalf("ParsePrivilege accepted what Classify calls %v", k)
 		}
+		if _, err := jingle.ParseRoster(raw); err == nil && k != jingle.KindIQ {
+			t.Fatalf("ParseRoster accepted what Classify calls %v", k)
+		}
 	})
 }
 
@@ -70,9 +73,36 @@ func FuzzParseCall(f *testing.F) {
 		}
 		switch ev.Action {
 		case jingle.ActionPropose, jingle.ActionRetract, jingle.ActionAccept, jingle.ActionProceed,
-			jingle.ActionReject, jingle.ActionFinish, jingle.ActionRinging:
+			jingle.ActionReject, jingle.ActionFinish, jingle.ActionRinging,
+			jingle.ActionInvite, jingle.ActionInviteRetract, jingle.ActionInviteAccept, jingle.ActionInviteReject, jingle.ActionInviteLeft:
 		default:
 			t.Fatalf("action %q", ev.Action)
+		}
+		if ev.MessageType == "error" || ev.Jingle && ev.MessageType != "" {
+			t.Fatalf("message type %q (jingle %v)", ev.MessageType, ev.Jingle)
+		}
+		if ev.MigratedTo != "" && ev.Action != jingle.ActionFinish || len(ev.MigratedTo) > 256 {
+			t.Fatalf("migrated to %q on %s", ev.MigratedTo, ev.Action)
+		}
+		if ev.TieBreak && ev.Action != jingle.ActionReject && ev.Action != jingle.ActionRetract {
+			t.Fatalf("tie-break on %s", ev.Action)
+		}
+		// A carbon is the account's own copy of one of its messages.
+		switch ev.Carbon {
+		case "":
+			if ev.CarbonOf.String() != "" {
+				t.Fatalf("carbon of %s without Carbon", ev.CarbonOf)
+			}
+		case jingle.CarbonSent, jingle.CarbonReceived:
+			account, copied := ev.CarbonOf, ev.To
+			if ev.Carbon == jingle.CarbonSent {
+				copied = ev.From
+			}
+			if account.Localpart() == "" || account.Resourcepart() != "" || !copied.Bare().Equal(account) || ev.Jingle {
+				t.Fatalf("%s carbon of %s: %s → %s", ev.Carbon, account, ev.From, ev.To)
+			}
+		default:
+			t.Fatalf("carbon %q", ev.Carbon)
 		}
 		if ev.ID == "" || len(ev.ID) > 256 {
 			t.Fatalf("id %q", ev.ID)
@@ -112,7 +142,7 @@ func FuzzParseIQ(f *testing.F) {
 			t.Fatalf("type %q", iq.Type)
 		}
 		// The answer built from what was parsed must itself parse.
-		reply := encode(t, iq.Result(jingle.Pong()))
+		reply := encode(t, iq.Result(nil))
 		back, err := jingle.ParseIQ([]byte(reply))
 		if err != nil {
 			t.Fatalf("reply %s: %v", reply, err)
@@ -150,6 +180,37 @@ func FuzzParsePrivilege(f *testing.F) {
 		}
 		if p.Namespace != jingle.NSPrivilege1 && p.Namespace != jingle.NSPrivilege2 {
 			t.Fatalf("namespace %q", p.Namespace)
+		}
+	})
+}
+
+func FuzzParseRoster(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := jingle.ParseRoster(raw)
+		checkErr(t, err, jingle.ErrMalformed)
+		if err != nil {
+			return
+		}
+		if k := jingle.Classify(raw); k != jingle.KindIQ {
+			t.Fatalf("parsed a roster from what Classify calls %v", k)
+		}
+		if r.Account.Localpart() == "" || r.Account.Resourcepart() != "" || r.Push && len(r.Items) != 1 {
+			t.Fatalf("roster %+v", r)
+		}
+		for _, it := range r.Items {
+			switch it.Subscription {
+			case "none", "to", "from", "both":
+			case "remove":
+				if !r.Push {
+					t.Fatalf("remove in a result: %+v", r)
+				}
+			default:
+				t.Fatalf("subscription %q", it.Subscription)
+			}
+			if it.JID.String() == "" {
+				t.Fatalf("item without jid: %+v", r)
+			}
 		}
 	})
 }

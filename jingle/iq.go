@@ -106,26 +106,22 @@ type Summary struct {
 // is 0): ejabberd drops a device's push registration when a publish is
 // answered with an error.
 func ParseIQ(raw []byte) (IQ, error) {
-	r := newReader(raw)
-	root, err := r.root()
-	if err != nil {
+	var s scanner
+	var root, child tag
+	if err := s.open(raw, &root, "iq"); err != nil {
 		return IQ{}, err
 	}
-	if !isStanza(root.Name, "iq", true) {
-		return IQ{}, malformed("<%s/> is not an iq", root.Name.Local)
-	}
-	iq, headerErr := iqHeader(root)
+	iq, headerErr := iqHeader(&root)
 	n := 0
-	err = r.each(func(child xml.StartElement) error {
+	for s.next(&child) {
 		if n++; n > 1 {
-			return r.skip()
+			s.skip()
+			continue
 		}
-		iq.PayloadName = child.Name
-		return iq.payload(r, child)
-	})
-	if err == nil {
-		err = r.finish()
+		iq.PayloadName = child.name
+		iq.payload(&s, &child)
 	}
+	err := s.finish()
 	if err == nil {
 		err = headerErr
 	}
@@ -139,23 +135,16 @@ func ParseIQ(raw []byte) (IQ, error) {
 	return iq, nil
 }
 
-// nsXML is the namespace encoding/xml gives the xml: prefix.
-const nsXML = "http://www.w3.org/XML/1998/namespace"
-
 // iqHeader reads the IQ's attributes. It keeps going past a bad one, so
 // that the others are there to address an error reply, and reports the
 // first problem.
-func iqHeader(root xml.StartElement) (IQ, error) {
+func iqHeader(root *tag) (IQ, error) {
 	iq := IQ{IQ: stanza.IQ{
-		XMLName: root.Name,
-		ID:      attr(root, "id"),
-		Type:    stanza.IQType(attr(root, "type")),
+		XMLName: root.name,
+		ID:      root.attr("id"),
+		Type:    stanza.IQType(root.attr("type")),
+		Lang:    root.lang(),
 	}}
-	for _, a := range root.Attr {
-		if a.Name.Space == nsXML && a.Name.Local == "lang" {
-			iq.Lang = a.Value
-		}
-	}
 	var first error
 	keep := func(err error) {
 		if first == nil {
@@ -163,10 +152,10 @@ func iqHeader(root xml.StartElement) (IQ, error) {
 		}
 	}
 	var err error
-	if iq.From, err = parseJID("iq from", attr(root, "from")); err != nil {
+	if iq.From, err = parseJID("iq from", root.attr("from")); err != nil {
 		keep(err)
 	}
-	if iq.To, err = parseJID("iq to", attr(root, "to")); err != nil {
+	if iq.To, err = parseJID("iq to", root.attr("to")); err != nil {
 		keep(err)
 	}
 	switch iq.Type {
@@ -181,142 +170,138 @@ func iqHeader(root xml.StartElement) (IQ, error) {
 }
 
 // payload reads the IQ's first child.
-func (iq *IQ) payload(r *reader, start xml.StartElement) error {
-	switch start.Name {
+func (iq *IQ) payload(s *scanner, start *tag) {
+	switch start.name {
 	case xml.Name{Space: NSPing, Local: "ping"}:
 		iq.Payload = PayloadPing
 	case xml.Name{Space: NSDiscoInfo, Local: "query"}:
-		iq.Payload, iq.Node = PayloadDiscoInfo, attr(start, "node")
+		iq.Payload, iq.Node = PayloadDiscoInfo, start.attr("node")
 	case xml.Name{Space: NSDiscoItems, Local: "query"}:
-		iq.Payload, iq.Node = PayloadDiscoItems, attr(start, "node")
+		iq.Payload, iq.Node = PayloadDiscoItems, start.attr("node")
 	case xml.Name{Space: NSVersion, Local: "query"}:
 		iq.Payload = PayloadVersion
 	case xml.Name{Space: NSCommands, Local: "command"}:
-		cmd, err := command(r, start)
-		if err != nil {
-			return err
+		if cmd, ok := command(s, start); ok {
+			iq.Payload, iq.Node, iq.Command = PayloadCommand, cmd.Node, &cmd
 		}
-		iq.Payload, iq.Node, iq.Command = PayloadCommand, cmd.Node, &cmd
-		return nil
+		return
 	case xml.Name{Space: NSPubSub, Local: "pubsub"}:
-		pub, err := pubsub(r)
-		if err != nil {
-			return err
-		}
 		iq.Payload = PayloadOther
-		if pub != nil {
+		if pub := pubsub(s); pub != nil {
 			iq.Payload, iq.Publish = PayloadPublish, pub
 		}
-		return nil
+		return
 	default:
 		iq.Payload = PayloadOther
 	}
-	return r.skip()
+	s.skip()
 }
 
 // command reads a XEP-0050 <command/>.
-func command(r *reader, start xml.StartElement) (Command, error) {
+func command(s *scanner, start *tag) (Command, bool) {
 	cmd := Command{
-		Node:      attr(start, "node"),
-		Action:    attr(start, "action"),
-		SessionID: attr(start, "sessionid"),
-		Status:    attr(start, "status"),
+		Node:      start.attr("node"),
+		Action:    start.attr("action"),
+		SessionID: start.attr("sessionid"),
+		Status:    start.attr("status"),
 	}
 	if cmd.Node == "" {
-		return Command{}, malformed("command without node")
+		return Command{}, s.fail(malformed("command without node"))
 	}
 	switch cmd.Action {
 	case "":
 		cmd.Action = "execute"
 	case "execute", "complete", "cancel", "next", "prev":
 	default:
-		return Command{}, malformed("command action %q", short(cmd.Action))
+		return Command{}, s.fail(malformed("command action %q", short(cmd.Action)))
 	}
-	var err error
-	cmd.Form, err = firstForm(r)
-	return cmd, err
+	cmd.Form = firstForm(s)
+	return cmd, s.err == nil
 }
 
 // pubsub reads a <pubsub/> and returns the push notification its first
 // <publish/> carries, or nil when it is some other pubsub request.
-func pubsub(r *reader) (*Publish, error) {
+func pubsub(s *scanner) *Publish {
 	var pub Publish
 	publish, options, notification := false, false, false
-	err := r.each(func(child xml.StartElement) (err error) {
+	var child tag
+	for s.next(&child) {
 		switch {
-		case is(child, NSPubSub, "publish") && !publish:
+		case is(child.name, NSPubSub, "publish") && !publish:
 			publish = true
-			pub.Node = attr(child, "node")
-			notification, err = pub.publish(r)
-			return err
-		case is(child, NSPubSub, "publish-options") && !options:
+			pub.Node = child.attr("node")
+			notification = pub.publish(s)
+		case is(child.name, NSPubSub, "publish-options") && !options:
 			options = true
-			pub.Options, err = firstForm(r)
-			return err
+			pub.Options = firstForm(s)
+		default:
+			s.skip()
 		}
-		return r.skip()
-	})
-	if err != nil {
-		return nil, err
 	}
-	if !notification {
-		return nil, nil
+	if !notification || s.err != nil {
+		return nil
 	}
 	if pub.Node == "" {
-		return nil, malformed("push publish without node")
+		s.fail(malformed("push publish without node"))
+		return nil
 	}
-	return &pub, nil
+	return &pub
 }
 
 // publish reads a <publish/>: the first notification of its items.
-func (pub *Publish) publish(r *reader) (notification bool, err error) {
-	err = r.each(func(child xml.StartElement) error {
-		if !is(child, NSPubSub, "item") || notification {
-			return r.skip()
+func (pub *Publish) publish(s *scanner) (notification bool) {
+	var item, child tag
+	for s.next(&item) {
+		if !is(item.name, NSPubSub, "item") || notification {
+			s.skip()
+			continue
 		}
-		return r.each(func(child xml.StartElement) error {
-			if !is(child, NSPush, "notification") || notification {
-				return r.skip()
+		for s.next(&child) {
+			if !is(child.name, NSPush, "notification") || notification {
+				s.skip()
+				continue
 			}
 			notification = true
-			return pub.notification(r)
-		})
-	})
-	return notification, err
+			pub.notification(s)
+		}
+	}
+	return notification
 }
 
 // notification reads the summary form and Tigase's encrypted element.
-func (pub *Publish) notification(r *reader) error {
-	return r.each(func(child xml.StartElement) error {
+func (pub *Publish) notification(s *scanner) {
+	var child tag
+	for s.next(&child) {
 		switch {
-		case is(child, NSDataForm, "x"):
-			f, err := r.form(child)
-			if f.FormType == FormTypeSummary {
+		case is(child.name, NSDataForm, "x"):
+			if f := readForm(s, &child); f.FormType == FormTypeSummary {
 				pub.Summary = summary(f)
 			}
-			return err
-		case is(child, NSTigaseEncrypt, "encrypted"):
+		case is(child.name, NSTigaseEncrypt, "encrypted"):
 			pub.Encrypted = true
-			pub.VoIP = pub.VoIP || attr(child, "type") == "voip"
+			pub.VoIP = pub.VoIP || child.attr("type") == "voip"
+			s.skip()
+		default:
+			s.skip()
 		}
-		return r.skip()
-	})
+	}
 }
 
 // firstForm reads the children of the current element and returns its first
 // data form.
-func firstForm(r *reader) (Form, error) {
+func firstForm(s *scanner) Form {
 	var f Form
 	seen := false
-	err := r.each(func(child xml.StartElement) (err error) {
-		if seen || !is(child, NSDataForm, "x") {
-			return r.skip()
+	var child tag
+	for s.next(&child) {
+		if seen || !is(child.name, NSDataForm, "x") {
+			s.skip()
+			continue
 		}
 		seen = true
-		f, err = r.form(child)
-		return err
-	})
-	return f, err
+		f = readForm(s, &child)
+	}
+	return f
 }
 
 func summary(f Form) Summary {

@@ -1,7 +1,6 @@
 package jingle
 
 import (
-	"encoding/xml"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -24,66 +23,33 @@ func (p Presence) Available() bool { return p.Type == "" }
 // attributes and the <delay/> and <status/> children. from is required;
 // everything broken is ErrMalformed.
 func ParsePresence(raw []byte) (Presence, error) {
-	if p, ok := parsePresenceFast(raw); ok {
-		return p, nil
-	}
-	return parsePresenceSlow(raw)
-}
-
-// parsePresenceSlow is ParsePresence with encoding/xml: it decides
-// everything the fast path leaves to it, and is the reference the fast path
-// is tested against.
-func parsePresenceSlow(raw []byte) (Presence, error) {
-	r := newReader(raw)
-	root, err := r.root()
-	if err != nil {
+	var s scanner
+	var root, child tag
+	if err := s.open(raw, &root, "presence"); err != nil {
 		return Presence{}, err
 	}
-	if !isStanza(root.Name, "presence", true) {
-		return Presence{}, malformed("<%s/> is not a presence", root.Name.Local)
+	p := Presence{Type: root.attr("type"), ID: root.attr("id")}
+	var err error
+	if p.From, err = parseJID("presence from", root.attr("from")); err != nil {
+		return Presence{}, err
 	}
-	p, err := presenceHeader(root)
-	if err != nil {
+	if p.To, err = parseOptionalJID("presence to", root.attr("to")); err != nil {
 		return Presence{}, err
 	}
 	status := false
-	err = r.each(func(child xml.StartElement) (err error) {
+	for s.next(&child) {
 		switch {
-		case isDelay(child):
-			var t time.Time
-			t, err = r.delay(child)
-			p.Delay = earliest(p.Delay, t)
-			return err
-		case !status && isStatus(child, root):
+		case isDelay(child.name):
+			p.Delay = earliest(p.Delay, readDelay(&s, &child))
+		case !status && child.name.Local == "status" && child.name.Space == root.name.Space:
 			status = true
-			p.Status, err = r.text()
-			return err
+			p.Status = s.text()
+		default:
+			s.skip()
 		}
-		return r.skip()
-	})
-	if err == nil {
-		err = r.finish()
 	}
-	if err != nil {
+	if err := s.finish(); err != nil {
 		return Presence{}, err
 	}
 	return p, nil
-}
-
-// presenceHeader reads the attributes of a presence.
-func presenceHeader(root xml.StartElement) (Presence, error) {
-	p := Presence{Type: attr(root, "type"), ID: attr(root, "id")}
-	var err error
-	if p.From, err = parseJID("presence from", attr(root, "from")); err != nil {
-		return Presence{}, err
-	}
-	if p.To, err = parseOptionalJID("presence to", attr(root, "to")); err != nil {
-		return Presence{}, err
-	}
-	return p, nil
-}
-
-// isStatus reports whether child of the presence root is a <status/>.
-func isStatus(child, root xml.StartElement) bool {
-	return child.Name.Local == "status" && child.Name.Space == root.Name.Space
 }

@@ -1,15 +1,13 @@
 package jingle
 
 import (
-	"encoding/xml"
-
 	"mellium.im/xmpp/jid"
 )
 
 // Privilege is a XEP-0356 permission advertisement, sent by the server when
 // the component connects.
 type Privilege struct {
-	From      jid.JID // the server host that grants the permissions
+	From      jid.JID // who sent it: only the server host's grants count
 	Namespace string  // NSPrivilege1 (ejabberd 23.01) or NSPrivilege2
 	// Perms maps each <perm/>'s access ("roster", "message", "presence",
 	// "iq") to its type ("get", "managed_entity", "roster", "none", ...;
@@ -23,49 +21,46 @@ func ParsePrivilege(raw []byte) (Privilege, error) {
 	if Classify(raw) != KindPrivilege {
 		return Privilege{}, malformed("not a privilege advertisement")
 	}
-	r := newReader(raw)
-	root, err := r.root()
-	if err != nil {
+	var s scanner
+	var root, child tag
+	if err := s.open(raw, &root, "message"); err != nil {
 		return Privilege{}, err
 	}
-	if !isStanza(root.Name, "message", true) {
-		return Privilege{}, malformed("<%s/> is not a message", root.Name.Local)
-	}
 	var p Privilege
-	err = r.each(func(child xml.StartElement) error {
-		if p.Namespace == "" && child.Name.Local == "privilege" &&
-			(child.Name.Space == NSPrivilege1 || child.Name.Space == NSPrivilege2) {
-			p.Namespace = child.Name.Space
-			return p.perms(r)
+	for s.next(&child) {
+		if p.Namespace == "" && child.name.Local == "privilege" &&
+			(child.name.Space == NSPrivilege1 || child.name.Space == NSPrivilege2) {
+			p.Namespace = child.name.Space
+			p.perms(&s)
+		} else {
+			s.skip()
 		}
-		return r.skip()
-	})
-	if err == nil {
-		err = r.finish()
 	}
-	if err != nil {
+	if err := s.finish(); err != nil {
 		return Privilege{}, err
 	}
 	if p.Namespace == "" {
 		return Privilege{}, malformed("no <privilege/> element")
 	}
-	if p.From, err = parseJID("privilege from", attr(root, "from")); err != nil {
+	var err error
+	if p.From, err = parseJID("privilege from", root.attr("from")); err != nil {
 		return Privilege{}, err
 	}
 	return p, nil
 }
 
-func (p *Privilege) perms(r *reader) error {
-	return r.each(func(child xml.StartElement) error {
-		if access := attr(child, "access"); access != "" && child.Name.Local == "perm" && child.Name.Space == p.Namespace {
+func (p *Privilege) perms(s *scanner) {
+	var child tag
+	for s.next(&child) {
+		if access := child.attr("access"); access != "" && is(child.name, p.Namespace, "perm") {
 			if len(p.Perms) >= maxFormFields {
-				return malformed("more than %d perms", maxFormFields)
+				s.fail(malformed("more than %d perms", maxFormFields))
 			}
 			if p.Perms == nil {
 				p.Perms = make(map[string]string)
 			}
-			p.Perms[access] = attr(child, "type")
+			p.Perms[access] = child.attr("type")
 		}
-		return r.skip()
-	})
+		s.skip()
+	}
 }
