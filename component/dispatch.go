@@ -85,7 +85,7 @@ func (c *Component) handleCall(st *stream_, raw []byte) {
 // the copied message's addresses, so it goes where the original goes.
 func (c *Component) callAccount(ev jingle.CallEvent) jid.JID {
 	switch ev.Action {
-	case jingle.ActionProceed, jingle.ActionAccept, jingle.ActionReject,
+	case jingle.ActionProceed, jingle.ActionAccept, jingle.ActionReject, jingle.ActionRinging,
 		jingle.ActionInviteAccept, jingle.ActionInviteReject, jingle.ActionInviteLeft:
 		return ev.From.Bare()
 	case jingle.ActionFinish:

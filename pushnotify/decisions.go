@@ -104,11 +104,11 @@ func (s *Sender) endNotification(e sessions.CallEnd) (Notification, bool) {
 		n.CollapseID = pc.UUID // replaces an "Incoming call" alert
 		n.Expiration = time.Now().Add(keepAlerts)
 		n.Payload = CallAlertPayload(c.Account, pc, EventMissed, fmt.Sprintf(s.cfg.Alerts.Missed, c.Caller))
-	case sessions.EndAnswered, sessions.EndDeclined:
-		ev := EventAnsweredElsewhere
-		if e.State == sessions.EndDeclined {
-			ev = EventDeclinedElsewhere
-		}
+	case sessions.EndAnswered, sessions.EndDeclined, sessions.EndMigrated, sessions.EndTieBreak:
+		ev := map[sessions.EndState]Event{
+			sessions.EndAnswered: EventAnsweredElsewhere, sessions.EndDeclined: EventDeclinedElsewhere,
+			sessions.EndMigrated: EventMigrated, sessions.EndTieBreak: EventCancelled,
+		}[e.State]
 		n.Kind = KindBackground
 		n.Expiration = c.Deadline
 		n.Deadline = c.Deadline

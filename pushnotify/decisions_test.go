@@ -90,7 +90,10 @@ func TestEndNotification(t *testing.T) {
 			t.Errorf("%s: missed alert %+v %s", state, n, n.Payload)
 		}
 	}
-	for state, event := range map[sessions.EndState]string{sessions.EndAnswered: "answered-elsewhere", sessions.EndDeclined: "declined-elsewhere"} {
+	for state, event := range map[sessions.EndState]string{
+		sessions.EndAnswered: "answered-elsewhere", sessions.EndDeclined: "declined-elsewhere",
+		sessions.EndMigrated: "migrated", sessions.EndTieBreak: "cancelled",
+	} {
 		n, ok := s.endNotification(sessions.CallEnd{Call: c, Device: testDevice(), State: state})
 		if !ok || n.Kind != KindBackground || n.Token != tAlert || n.Priority() != 5 ||
 			!strings.Contains(string(n.Payload), `"event":"`+event+`"`) || !strings.Contains(string(n.Payload), `"content-available":1`) {

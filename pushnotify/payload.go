@@ -23,6 +23,12 @@ const (
 	EventMissed            Event = "missed"
 	EventAnsweredElsewhere Event = "answered-elsewhere"
 	EventDeclinedElsewhere Event = "declined-elsewhere"
+	// The call moved to another session (XEP-0353 finish with
+	// <migrated/>): end this one quietly, a new call may ring.
+	EventMigrated Event = "migrated"
+	// Crossing calls: this one gave way to the other (XEP-0353
+	// tie-break). End it quietly; nobody missed a call.
+	EventCancelled Event = "cancelled"
 )
 
 // Call is what a push tells the app of a call.

@@ -31,18 +31,36 @@ func (s *Service) arrival(ctx context.Context) time.Time {
 
 // Call handles one call signal forwarded by the server.
 func (s *Service) Call(ctx context.Context, ev jingle.CallEvent) error {
+	// Only one-to-one calls ring: a propose in a group chat would ring
+	// every member, and a headline is no conversation.
+	if ev.MessageType == "groupchat" || ev.MessageType == "headline" {
+		s.m.calls.WithLabelValues(string(ev.Action), "not_one_to_one").Inc()
+		return nil
+	}
 	switch ev.Action {
 	case jingle.ActionPropose:
 		return s.propose(ctx, ev)
 	case jingle.ActionRetract:
+		if ev.TieBreak {
+			// Crossing proposes: the caller gave this one up for the other
+			// (XEP-0353 tie-breaking). Nobody missed a call.
+			return s.callerEndsAs(ctx, ev, EndTieBreak)
+		}
 		return s.callerEnds(ctx, ev)
 	case jingle.ActionFinish:
 		return s.finish(ctx, ev)
 	case jingle.ActionProceed, jingle.ActionAccept:
 		return s.calleeEnds(ctx, ev, EndAnswered)
 	case jingle.ActionReject:
+		if ev.TieBreak {
+			return s.tieBreakReject(ctx, ev)
+		}
 		return s.calleeEnds(ctx, ev, EndDeclined)
+	case jingle.ActionRinging:
+		return s.ringing(ctx, ev)
 	}
+	// Call invites (XEP-0482) are counted, not rung: no iOS client speaks
+	// them yet (docs/ios-app.md).
 	s.m.calls.WithLabelValues(string(ev.Action), "ignored").Inc()
 	return nil
 }
@@ -165,29 +183,80 @@ func (s *Service) wake(ctx context.Context, w Wake) {
 }
 
 func (s *Service) callerEnds(ctx context.Context, ev jingle.CallEvent) error {
+	return s.callerEndsAs(ctx, ev, EndCancelled)
+}
+
+// callerEndsAs ends a call the caller (ev.From) made to a local callee.
+func (s *Service) callerEndsAs(ctx context.Context, ev jingle.CallEvent, state EndState) error {
 	if !s.Serves(ev.To) {
 		s.m.calls.WithLabelValues(string(ev.Action), "foreign").Inc()
 		return fmt.Errorf("%w: callee %s", ErrForeignDomain, ev.To.Bare())
 	}
-	_, err := s.end(ctx, string(ev.Action), ev.To.Bare().String(), callRef(ev.From.Bare().String(), ev.ID), EndCancelled, "")
+	_, err := s.end(ctx, string(ev.Action), ev.To.Bare().String(), callRef(ev.From.Bare().String(), ev.ID), state, "")
 	return err
 }
 
 // finish comes from either side: from the caller it ends a ringing call as
-// cancelled; from the callee as answered (or declined, by its reason).
+// cancelled; from the callee as answered (or declined, by its reason). A
+// finish with <migrated/> moves the call to a new session: the old one
+// ends without a missed-call alert (the new propose rings, or not, on its
+// own).
 func (s *Service) finish(ctx context.Context, ev jingle.CallEvent) error {
+	fromCaller := EndCancelled
+	if ev.MigratedTo != "" {
+		fromCaller = EndMigrated
+	}
 	if s.Serves(ev.To) && ev.To.Bare().String() != ev.From.Bare().String() {
-		status, err := s.end(ctx, "finish", ev.To.Bare().String(), callRef(ev.From.Bare().String(), ev.ID), EndCancelled, "")
+		status, err := s.end(ctx, "finish", ev.To.Bare().String(), callRef(ev.From.Bare().String(), ev.ID), fromCaller, "")
 		if err != nil || status != statusUnknown {
 			return err
 		}
 	}
 	state := EndAnswered
-	switch ev.Reason {
-	case "decline", "busy":
+	switch {
+	case ev.MigratedTo != "":
+		state = EndMigrated
+	case ev.Reason == "decline" || ev.Reason == "busy":
 		state = EndDeclined
 	}
 	return s.calleeEnds(ctx, ev, state)
+}
+
+// tieBreakReject is a reject with <tie-break/>: one of the callee's
+// devices turned this propose down because its own crossing propose to the
+// caller won. The call is over for the callee, and nobody missed it.
+func (s *Service) tieBreakReject(ctx context.Context, ev jingle.CallEvent) error {
+	return s.calleeEnds(ctx, ev, EndTieBreak)
+}
+
+// ringing records a <ringing/> from the callee's device: the push reached
+// it and it rings. The time from the call's first delivered push is what
+// a push gateway otherwise never learns.
+func (s *Service) ringing(ctx context.Context, ev jingle.CallEvent) error {
+	if !s.Serves(ev.From) {
+		s.m.calls.WithLabelValues("ringing", "foreign").Inc()
+		return nil
+	}
+	account := ev.From.Bare().String()
+	ref := callRef(ev.To.Bare().String(), ev.ID)
+	if ev.To.Bare().String() == account || ev.To.Equal(jid.JID{}) {
+		var err error
+		if ref, err = s.store.refByID(ctx, account, ev.ID); err != nil || ref == "" {
+			s.m.calls.WithLabelValues("ringing", statusUnknown).Inc()
+			return err
+		}
+	}
+	after, bundle, err := s.store.rang(ctx, account, ref, ev.From.Resourcepart())
+	if err != nil {
+		return err
+	}
+	if after < 0 {
+		s.m.calls.WithLabelValues("ringing", "not_pushed").Inc()
+		return nil
+	}
+	s.m.calls.WithLabelValues("ringing", "after_push").Inc()
+	s.m.pushToRinging.WithLabelValues(bundle).Observe(after.Seconds())
+	return nil
 }
 
 // calleeEnds handles a signal from one of the callee's own resources: the

@@ -138,6 +138,8 @@ const (
 	EndDeclined  EndState = StateDeclined  // another device of the callee turned it down
 	EndCancelled EndState = StateCancelled // the caller gave up
 	EndMissed    EndState = StateMissed    // nobody answered in time
+	EndMigrated  EndState = StateMigrated  // the call moved to another session (XEP-0353 finish with <migrated/>)
+	EndTieBreak  EndState = StateTieBreak  // crossing proposes: this one gave way to the other
 )
 
 // Unanswered reports whether the callee should be told of a missed call.

@@ -17,6 +17,7 @@ type serviceMetrics struct {
 	presenceLost  prometheus.Counter
 	rosterErrors  prometheus.Counter
 	settled       *prometheus.CounterVec // outcome
+	pushToRinging *prometheus.HistogramVec // bundle_id
 }
 
 func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
@@ -77,9 +78,14 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 			Namespace: "jinglepush", Subsystem: "calls", Name: "wakes_settled_total",
 			Help: "Wakes whose end was recorded in Redis, by outcome (delivered: APNs took the push; failed: it will never be sent; error: the record failed, and another process may push the wake again when its lease runs out).",
 		}, []string{"outcome"}),
+		pushToRinging: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "jinglepush", Subsystem: "calls", Name: "push_to_ringing_seconds",
+			Help:    "From a call's first push APNs took to the woken device's <ringing/> (XEP-0353), by app: whether pushes really ring, and how fast.",
+			Buckets: []float64{.25, .5, 1, 2, 3, 5, 8, 13, 20, 30, 45},
+		}, []string{"bundle_id"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.settled, m.calls, m.wakes, m.publishes, m.messages, m.registrations, m.pushErrors,
+		reg.MustRegister(m.settled, m.pushToRinging, m.calls, m.wakes, m.publishes, m.messages, m.registrations, m.pushErrors,
 			m.refused, m.failOpen, m.takeovers, m.timersParked, m.timerErrors, m.presenceLost, m.rosterErrors)
 	}
 	return m

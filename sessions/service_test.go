@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"mellium.im/xmpp/jid"
 
@@ -839,5 +840,61 @@ func TestFailOpen(t *testing.T) {
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", undeliverable)
 	if got := f.push.take(); kinds(got) != "voip:iphone" {
 		t.Fatalf("fail open: %s", kinds(got))
+	}
+}
+
+// Only one-to-one calls ring; a migrated call and a tie-break end
+// without a missed-call alert (XEP-0353 0.8.0); a <ringing/> from the
+// woken device is measured from its push.
+func TestSignalsOfXEP0353(t *testing.T) {
+	f := newFixture(t, nil)
+	f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	typed := func(typ string) func(*jingle.CallEvent) { return func(ev *jingle.CallEvent) { ev.MessageType = typ } }
+
+	for _, typ := range []string{"groupchat", "headline"} {
+		f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "g-"+typ, typed(typ))
+		if got := f.push.take(); len(got) != 0 {
+			t.Errorf("a %s propose rang: %s", typ, kinds(got))
+		}
+	}
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "chat", typed("chat"))
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("a chat propose: %s", kinds(got))
+	}
+
+	// The caller moves the call to a new session: the old one ends
+	// quietly, the new one rings as a new call.
+	f.call(t, jingle.ActionFinish, "alice@example.com/pc", "bob@example.com", "chat", func(ev *jingle.CallEvent) { ev.MigratedTo = "chat2" })
+	got := f.push.take()
+	if kinds(got) != "background:iphone" || got[0].End.State != EndMigrated {
+		t.Fatalf("finish with migrated: %s", kinds(got))
+	}
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "chat2", nil)
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("the migrated call's new session: %s", kinds(got))
+	}
+
+	// The woken phone rings: counted once, after the push.
+	f.clock.add(1500 * time.Millisecond)
+	f.call(t, jingle.ActionRinging, "bob@example.com/phone", "alice@example.com/pc", "chat2", nil)
+	f.call(t, jingle.ActionRinging, "bob@example.com/phone", "alice@example.com/pc", "chat2", nil)
+	if n := testutil.CollectAndCount(f.svc.m.pushToRinging); n != 1 {
+		t.Errorf("%d push-to-ringing series", n)
+	}
+	if v := testutil.ToFloat64(f.svc.m.calls.WithLabelValues("ringing", "after_push")); v != 1 {
+		t.Errorf("ringing after a push counted %v times, want 1", v)
+	}
+
+	// Crossing proposes: the caller's tie-break retract is no missed call.
+	f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", "chat2", func(ev *jingle.CallEvent) { ev.TieBreak = true })
+	if got := f.push.take(); kinds(got) != "background:iphone" || got[0].End.State != EndTieBreak {
+		t.Fatalf("tie-break retract: %s", kinds(got))
+	}
+	// ... nor is the callee's tie-break reject.
+	f.call(t, jingle.ActionPropose, "carol@example.com/pc", "bob@example.com", "c3", nil)
+	f.push.take()
+	f.call(t, jingle.ActionReject, "bob@example.com/desk", "carol@example.com/pc", "c3", func(ev *jingle.CallEvent) { ev.TieBreak = true })
+	if got := f.push.take(); kinds(got) != "background:iphone" || got[0].End.State != EndTieBreak {
+		t.Fatalf("tie-break reject: %s", kinds(got))
 	}
 }

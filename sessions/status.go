@@ -12,6 +12,8 @@ const (
 	StateDeclined  = "declined"
 	StateCancelled = "cancelled"
 	StateMissed    = "missed"
+	StateMigrated  = "migrated"
+	StateTieBreak  = "tie-break"
 )
 
 // The statuses the Lua scripts answer with. Go and Lua share these names:
@@ -74,7 +76,7 @@ var scriptNames = []string{
 	statusNone, statusOK, statusFull, statusRemoved, statusUpdated, statusKept,
 	statusRefused, refusedStranger, refusedPair, refusedBusy, refusedDomain, refusedRate, refusedCaller, refusedRemote,
 	statusAgain, statusForbidden, statusTaken,
-	StateRinging, StateAnswered, StateDeclined, StateCancelled, StateMissed,
+	StateRinging, StateAnswered, StateDeclined, StateCancelled, StateMissed, StateMigrated, StateTieBreak,
 	string(WakeVoIP), string(WakeAlert),
 	string(WhyPresence), string(WhyUndeliverable), string(WhyPublish),
 }

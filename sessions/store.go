@@ -38,6 +38,8 @@ var (
 	sweepLua string
 	//go:embed lua/tokens.lua
 	tokensLua string
+	//go:embed lua/ringing.lua
+	ringingLua string
 )
 
 var (
@@ -53,8 +55,9 @@ var (
 	refuseScript     = script(refuseLua)
 	sweepScript      = script(sweepLua)
 	tokensScript     = script(tokensLua)
+	ringingScript    = script(ringingLua)
 	allScripts       = []*redis.Script{proposeScript, endScript, publishScript, messageDueScript, registerScript,
-		removeScript, wakeScript, claimScript, budgetScript, refuseScript, sweepScript, tokensScript}
+		removeScript, wakeScript, claimScript, budgetScript, refuseScript, sweepScript, tokensScript, ringingScript}
 )
 
 // script is a Lua script behind the status names (status.go) and the

@@ -315,6 +315,19 @@ func (s *Store) wakeOp(ctx context.Context, op string, k WakeKey, text, newAttem
 	return res, nil
 }
 
+// rang records a <ringing/> (ringing.lua): how long after the call's first
+// delivered push it came (negative: no push, or counted already), and the
+// app of the device on resource.
+func (s *Store) rang(ctx context.Context, account, ref, resource string) (time.Duration, string, error) {
+	base := s.keys.base(account)
+	keys := []string{s.keys.call(account, ref), s.keys.devices(account)}
+	res, err := s.run(ctx, ringingScript, keys, s.args(base, account, ref, resource, s.pol.deviceTTL.Milliseconds())...)
+	if err != nil {
+		return 0, "", fmt.Errorf("sessions: ringing: %w", err)
+	}
+	return time.Duration(num(res, 0)) * time.Millisecond, str(res, 1), nil
+}
+
 func splitMedia(s string) []string {
 	if s == "" {
 		return nil

@@ -55,7 +55,12 @@ if op == 'delivered' or op == 'failed' then
     return {0}
   end
   local outcome = 'd'
-  if op == 'failed' then outcome = 'x' end
+  if op == 'failed' then
+    outcome = 'x'
+  else
+    -- The first push the call's devices got, for push-to-ringing times.
+    redis.call('HSETNX', KEYS[1], 'pushed', NOW)
+  end
   redis.call('HSET', KEYS[1], field, kind .. ':' .. outcome .. ':' .. attempt)
   done_timer(member)
   return {1}
