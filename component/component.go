@@ -3,11 +3,9 @@ package component
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -17,9 +15,9 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"mellium.im/xmpp"
 	xmppcomponent "mellium.im/xmpp/component"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 	"mellium.im/xmpp/stream"
 
 	"github.com/jinglepush/jinglepush/jingle"
@@ -49,7 +47,10 @@ type Config struct {
 	QueueSize     int           // items per queue [1024]
 	MaxStanzaSize int           // larger stanzas are skipped [65536]
 	LogXML        bool          // log every stanza at debug level
-	Version       string        // answered to jabber:iq:version
+	// DrainTimeout bounds how long stopping waits for the queued stanzas
+	// to be handled; the rest are dropped and counted.
+	DrainTimeout time.Duration
+	Version      string // answered to jabber:iq:version
 }
 
 func (c *Config) setDefaults() {
@@ -72,6 +73,9 @@ func (c *Config) setDefaults() {
 	if c.Version == "" {
 		c.Version = d.Version
 	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = d.DrainTimeout
+	}
 }
 
 // Component is one XEP-0114 connection, kept up until its context ends.
@@ -88,11 +92,17 @@ type Component struct {
 	// unfinished counts work items queued or being handled: 0 means
 	// every stanza read so far is done with.
 	unfinished atomic.Int64
+	dropped    atomic.Int64 // stanzas left when the drain ran out
 	workers    sync.WaitGroup
 	connected  atomic.Bool
 	// out is the session of the current connection, for replies; nil
 	// between connections.
-	out atomic.Pointer[stream_]
+	out     atomic.Pointer[stream_]
+	limited logLimiter
+	// drain ends when shutting down has waited long enough for the
+	// workers: what is still queued then is dropped, counted and logged.
+	drain     context.Context
+	drainStop context.CancelFunc
 }
 
 // New returns a Component; Run connects it.
@@ -120,6 +130,7 @@ func New(cfg Config, backend Backend, log *slog.Logger, reg prometheus.Registere
 	for i := range c.queues {
 		c.queues[i] = make(chan work, cfg.QueueSize)
 	}
+	c.drain, c.drainStop = context.WithCancel(context.Background())
 	c.m = newMetrics(reg, c.queueLength, func() float64 { return float64(c.unfinished.Load()) }, c.connected.Load)
 	return c, nil
 }
@@ -136,12 +147,7 @@ func (c *Component) Run(ctx context.Context) error {
 		c.workers.Add(1)
 		go c.work(c.queues[i])
 	}
-	defer func() {
-		for _, q := range c.queues {
-			close(q)
-		}
-		c.workers.Wait()
-	}()
+	defer c.stopWorkers()
 
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = c.cfg.ReconnectMin
@@ -166,27 +172,19 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 }
 
-// stream_ is one connected session and what writing to it needs.
-type stream_ struct {
-	s    *xmpp.Session
-	conn net.Conn
-	mu   sync.Mutex // one writer at a time: replies, keepalives, close
-}
-
-// send writes one element to the stream within timeout; safe for
-// concurrent use.
-//
-// The deadline is set on the connection here, not through a context:
-// mellium applies a context's end by setting the connection's write
-// deadline into the past from a goroutine, which can race with the context
-// being cancelled as Send returns and then fail the next writer's write.
-// Its context is therefore one that never ends.
-func (st *stream_) send(timeout time.Duration, r xml.TokenReader) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	_ = st.conn.SetWriteDeadline(time.Now().Add(timeout))
-	defer st.conn.SetWriteDeadline(time.Time{})
-	return st.s.Send(context.Background(), r)
+// stopWorkers lets the workers finish what is queued, for DrainTimeout at
+// most; the stanzas still queued then are dropped, counted and logged.
+func (c *Component) stopWorkers() {
+	for _, q := range c.queues {
+		close(q)
+	}
+	t := time.AfterFunc(c.cfg.DrainTimeout, c.drainStop)
+	c.workers.Wait()
+	t.Stop()
+	c.drainStop()
+	if n := c.dropped.Load(); n > 0 {
+		c.log.Error("stopped with stanzas not handled", "count", n, "drain_timeout", c.cfg.DrainTimeout)
+	}
 }
 
 // session dials, shakes hands and serves one connection. up reports
@@ -221,7 +219,8 @@ func (c *Component) session(ctx context.Context) (up bool, err error) {
 	c.m.connects.WithLabelValues("connected").Inc()
 	c.log.Info("component connected", "server", c.cfg.Server, "domain", c.cfg.Domain)
 
-	st := &stream_{s: s, conn: conn}
+	st := newStream(s, conn)
+	go c.writer(st, c.cfg.Keepalive)
 	c.out.Store(st)
 	c.connected.Store(true)
 	defer func() {
@@ -229,54 +228,14 @@ func (c *Component) session(ctx context.Context) (up bool, err error) {
 		c.out.CompareAndSwap(st, nil)
 	}()
 
-	// Closing: on ctx end, end our stream and give the server a moment to
-	// end its own before the connection goes.
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			st.mu.Lock()
-			_ = s.Close()
-			st.mu.Unlock()
-			_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		}
-	}()
-	if c.cfg.Keepalive > 0 {
-		go c.keepalive(st, done)
-	}
-
+	// Closing: on ctx end (or the server's end of its stream), the writer
+	// ends ours and gives the server a moment to end its own.
+	stop := context.AfterFunc(ctx, st.quit)
+	defer stop()
 	err = c.read(ctx, st, newFramer(rc.r, c.cfg.MaxStanzaSize))
-	if errors.Is(err, errStreamEnd) {
-		st.mu.Lock()
-		_ = s.Close()
-		st.mu.Unlock()
-	}
+	st.quit()
+	<-st.done
 	return true, err
-}
-
-// keepalive writes a space every interval: a dead connection then fails a
-// write and is replaced, even while the server sends nothing.
-func (c *Component) keepalive(st *stream_, done <-chan struct{}) {
-	t := time.NewTicker(c.cfg.Keepalive)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			st.mu.Lock()
-			_ = st.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			_, err := io.WriteString(st.conn, " ")
-			_ = st.conn.SetWriteDeadline(time.Time{})
-			st.mu.Unlock()
-			if err != nil {
-				_ = st.conn.Close()
-				return
-			}
-		}
-	}
 }
 
 // read is the stream loop: it frames, classifies and dispatches stanzas,
@@ -288,12 +247,19 @@ func (c *Component) read(ctx context.Context, st *stream_, f *framer) error {
 			c.m.dropped.WithLabelValues("oversize").Add(float64(f.oversize))
 			c.log.Warn("stanzas over xmpp.max_stanza_size skipped", "count", f.oversize, "max", c.cfg.MaxStanzaSize)
 			f.oversize = 0
+			for _, head := range f.heads {
+				c.answerOversize(st, head)
+			}
+			f.heads = f.heads[:0]
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
+		}
+		if raw == nil {
+			continue // skipped: too large
 		}
 		if isStreamErrorElement(raw) {
 			c.log.Error("stream error from the server", "xml", string(raw))
@@ -304,6 +270,22 @@ func (c *Component) read(ctx context.Context, st *stream_, f *framer) error {
 		}
 		c.dispatch(ctx, st, raw)
 	}
+}
+
+// answerOversize answers an IQ that was too large to read with an error,
+// so that its sender learns at once rather than by a timeout. head is its
+// start tag.
+func (c *Component) answerOversize(st *stream_, head []byte) {
+	if jingle.Classify(head) != jingle.KindIQ || len(head) < 2 {
+		return
+	}
+	empty := append(bytes.TrimSuffix(head[:len(head)-1], []byte("/")), "/>"...)
+	iq, _ := jingle.ParseIQ(empty)
+	if iq.ID == "" || (iq.Type != stanza.GetIQ && iq.Type != stanza.SetIQ) {
+		return
+	}
+	c.replyErrorNow(st, iq.IQ, stanza.Error{Type: stanza.Modify, Condition: stanza.NotAcceptable,
+		Text: map[string]string{"": fmt.Sprintf("the request is larger than %d bytes", c.cfg.MaxStanzaSize)}})
 }
 
 func isStreamErrorElement(raw []byte) bool {

@@ -39,7 +39,35 @@ type fakeServer struct {
 
 type serverConn struct {
 	net.Conn
-	in chan string // top-level elements from the component
+	in    chan string   // top-level elements from the component
+	stall chan struct{} // while open (not nil), the server reads nothing
+	mu    sync.Mutex
+}
+
+// stop makes the server stop reading, as a server that cannot keep up.
+func (c *serverConn) stop() {
+	c.mu.Lock()
+	c.stall = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// resume lets it read again.
+func (c *serverConn) resume() {
+	c.mu.Lock()
+	if c.stall != nil {
+		close(c.stall)
+		c.stall = nil
+	}
+	c.mu.Unlock()
+}
+
+func (c *serverConn) waitStall() {
+	c.mu.Lock()
+	ch := c.stall
+	c.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
 }
 
 func newFakeServer(t *testing.T, first string) *fakeServer {
@@ -94,9 +122,13 @@ func (s *fakeServer) handshake(c net.Conn) {
 		defer close(sc.in)
 		f := newFramer(r, 1<<20)
 		for {
+			sc.waitStall()
 			el, err := f.next()
 			if err != nil {
 				return
+			}
+			if el == nil {
+				continue
 			}
 			// encoding/xml writes double quotes: compare with single ones.
 			sc.in <- strings.ReplaceAll(string(el), `"`, "'")
@@ -464,4 +496,75 @@ func TestShutdownClosesStream(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the component did not close its stream")
 	}
+}
+
+// A server that stops reading (its socket full) never stalls the read
+// loop: answers the read loop would queue are dropped and counted, and the
+// stanzas that follow still reach the workers. Once the server reads
+// again, the stream carries on.
+func TestReadLoopNeverWaits(t *testing.T) {
+	h := start(t, "", nil)
+	c := h.srv.conn(t)
+	c.stop()
+	stalled := time.Now()
+	// Pings, two hundred at a time, until the component's socket and then
+	// its outbox are full and answers are dropped (well within the 10 s a
+	// write may take before the component calls the connection dead).
+	for n := 0; h.dropped("reply_dropped") == 0; n++ {
+		if n == 5000 {
+			t.Fatal("no answer dropped after a million pings")
+		}
+		var ping strings.Builder
+		for i := range 200 {
+			fmt.Fprintf(&ping, "<iq type='get' id='p%d-%d' from='localhost' to='push.example.com'><ping xmlns='urn:xmpp:ping'/></iq>", n, i)
+		}
+		c.send(t, ping.String())
+	}
+	t.Logf("answers dropped after %v", time.Since(stalled))
+	c.send(t, propose)
+	h.be.wait(t, 1) // the read loop went on
+	t.Logf("the propose handled after %v", time.Since(stalled))
+	c.resume()
+	// The outbox drains; a ping sent once it has room is answered.
+	answered := make(chan struct{})
+	go func() {
+		for el := range c.in {
+			if strings.Contains(el, "id='after") {
+				close(answered)
+				break
+			}
+		}
+	}()
+	deadline := time.After(20 * time.Second)
+	for i := 0; ; i++ {
+		c.send(t, fmt.Sprintf("<iq type='get' id='after%d' from='localhost' to='push.example.com'><ping xmlns='urn:xmpp:ping'/></iq>", i))
+		select {
+		case <-answered:
+			if v := testutil.ToFloat64(h.comp.m.connects.WithLabelValues("connected")); v != 1 {
+				t.Errorf("%v connections: the stream went down", v)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("no answer once the server reads again (connections %v, dropped %v)", testutil.ToFloat64(h.comp.m.connects.WithLabelValues("connected")), h.dropped("reply_dropped"))
+		}
+	}
+}
+
+// An IQ over xmpp.max_stanza_size is skipped unread, but answered with an
+// error, so that the server (or the user) learns at once.
+func TestOversizeIQAnswered(t *testing.T) {
+	h := start(t, "", func(c *Config) { c.MaxStanzaSize = 1024 })
+	c := h.srv.conn(t)
+	big := strings.Repeat("x", 4096)
+	c.send(t, "<iq type='set' id='big1' from='bob@example.com/phone' to='push.example.com'><command xmlns='http://jabber.org/protocol/commands' node='register-push-apns'><note>"+big+"</note></command></iq>")
+	got := c.next(t, "id='big1'")
+	if !strings.Contains(got, "type='error'") || !strings.Contains(got, "not-acceptable") {
+		t.Errorf("answer to an oversized IQ: %s", got)
+	}
+	if h.dropped("oversize") != 1 {
+		t.Errorf("oversize drops: %v", h.dropped("oversize"))
+	}
+	c.send(t, propose) // the stream goes on
+	h.be.wait(t, 1)
 }

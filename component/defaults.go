@@ -15,5 +15,6 @@ func DefaultConfig() Config {
 		QueueSize:     1024,
 		MaxStanzaSize: 65536,
 		Version:       "dev",
+		DrainTimeout:  5 * time.Second,
 	}
 }

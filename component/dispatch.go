@@ -129,7 +129,7 @@ func (c *Component) handleIQ(st *stream_, raw []byte) {
 	if err != nil {
 		c.drop("malformed", err, raw)
 		if iq.ID != "" && (iq.Type == stanza.GetIQ || iq.Type == stanza.SetIQ) {
-			c.replyError(st, iq.IQ, errBadRequest("the request could not be parsed"))
+			c.replyErrorNow(st, iq.IQ, errBadRequest("the request could not be parsed"))
 		}
 		return
 	}
@@ -141,22 +141,22 @@ func (c *Component) handleIQ(st *stream_, raw []byte) {
 	c.m.iqs.WithLabelValues(iq.Payload.String()).Inc()
 	switch iq.Payload {
 	case jingle.PayloadPing:
-		c.reply(st, iq.Result(nil)) // XEP-0199: the pong is an empty result
+		c.replyNow(st, iq.Result(nil)) // XEP-0199: the pong is an empty result
 	case jingle.PayloadDiscoInfo:
 		c.discoInfo(st, iq)
 	case jingle.PayloadDiscoItems:
 		c.discoItems(st, iq)
 	case jingle.PayloadVersion:
-		c.reply(st, iq.Result(version.Query{Name: "jinglepush", Version: c.cfg.Version}.TokenReader()))
+		c.replyNow(st, iq.Result(version.Query{Name: "jinglepush", Version: c.cfg.Version}.TokenReader()))
 	case jingle.PayloadCommand:
 		if iq.Type != stanza.SetIQ {
-			c.replyError(st, iq.IQ, errBadRequest("commands are executed with IQ set"))
+			c.replyErrorNow(st, iq.IQ, errBadRequest("commands are executed with IQ set"))
 			return
 		}
 		c.enqueue(iq.From.Bare().String(), work{kind: workCommand, st: st, iq: iq}, &iq)
 	case jingle.PayloadPublish:
 		if iq.Type != stanza.SetIQ {
-			c.replyError(st, iq.IQ, errBadRequest("publish is an IQ set"))
+			c.replyErrorNow(st, iq.IQ, errBadRequest("publish is an IQ set"))
 			return
 		}
 		// The account's queue: a publish and the copy of its propose are
@@ -167,7 +167,7 @@ func (c *Component) handleIQ(st *stream_, raw []byte) {
 		}
 		c.enqueue(key, work{kind: workPublish, st: st, iq: iq}, &iq)
 	default:
-		c.replyError(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
+		c.replyErrorNow(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
 	}
 }
 
@@ -188,8 +188,12 @@ func (c *Component) enqueue(key string, w work, iq *jingle.IQ) {
 	default:
 		c.unfinished.Add(-1)
 		c.drop("queue_full", nil, nil)
+		if c.limited.first("queue_full") {
+			c.log.Warn("a work queue is full: stanzas are dropped (IQs answered wait); Redis or APNs may be slow",
+				"queue_size", c.cfg.QueueSize, "note", "logged once a minute")
+		}
 		if iq != nil {
-			c.replyError(w.st, iq.IQ, stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
+			c.replyErrorNow(w.st, iq.IQ, stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
 				Text: map[string]string{"": "jinglepush is busy, try again"}})
 		}
 	}
@@ -228,7 +232,14 @@ func truncate(b []byte, n int) string {
 func (c *Component) work(q <-chan work) {
 	defer c.workers.Done()
 	for w := range q {
-		ctx, cancel := context.WithTimeout(sessions.WithArrival(context.Background(), w.arrived), 10*time.Second)
+		if c.drain.Err() != nil {
+			// Stopping, and out of time: count what is left.
+			c.m.dropped.WithLabelValues("shutdown").Inc()
+			c.dropped.Add(1)
+			c.unfinished.Add(-1)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(sessions.WithArrival(c.drain, w.arrived), 10*time.Second)
 		c.handle(ctx, w)
 		c.unfinished.Add(-1)
 		cancel()

@@ -22,8 +22,12 @@ type framer struct {
 	buf []byte
 	// keep is false while an oversized element is being skipped.
 	keep bool
-	// oversize counts elements longer than max, which were skipped.
+	// oversize counts elements longer than max, which were skipped, and
+	// heads holds the start tags of the last few (so that an IQ among them
+	// can still be answered).
 	oversize int
+	heads    [][]byte
+	headLen  int // the length of the current element's start tag, once read
 }
 
 func newFramer(r *bufio.Reader, max int) *framer {
@@ -37,19 +41,18 @@ type errMalformed struct{ msg string }
 func (e errMalformed) Error() string { return "component: malformed stream: " + e.msg }
 
 // next returns the next top-level element. The slice is only valid until the
-// next call. Elements over the size limit are skipped (and counted).
+// next call. An element over the size limit is skipped (and counted): next
+// then returns nil and no error.
 func (f *framer) next() ([]byte, error) {
-	for {
-		el, skipped, err := f.element()
-		if err != nil {
-			return nil, err
-		}
-		if skipped {
-			f.oversize++
-			continue
-		}
-		return el, nil
+	el, skipped, err := f.element()
+	if err != nil {
+		return nil, err
 	}
+	if skipped {
+		f.oversize++
+		return nil, nil
+	}
+	return el, nil
 }
 
 func (f *framer) element() (el []byte, skipped bool, err error) {
@@ -68,6 +71,7 @@ func (f *framer) element() (el []byte, skipped bool, err error) {
 	}
 	f.buf = append(f.buf[:0], c)
 	f.keep = true
+	f.headLen = 0
 	depth := 0
 	for {
 		// At a '<' already consumed: what kind of markup?
@@ -99,6 +103,9 @@ func (f *framer) element() (el []byte, skipped bool, err error) {
 			if err != nil {
 				return nil, false, err
 			}
+			if depth == 0 && f.keep {
+				f.headLen = len(f.buf)
+			}
 			if !selfClosing {
 				depth++
 			}
@@ -126,6 +133,9 @@ func (f *framer) readByte() (byte, error) {
 	if err == nil && f.keep {
 		if f.max > 0 && len(f.buf) >= f.max {
 			f.keep = false
+			if f.headLen > 0 && len(f.heads) < 16 {
+				f.heads = append(f.heads, append([]byte(nil), f.buf[:f.headLen]...))
+			}
 			f.buf = f.buf[:0]
 		} else {
 			f.buf = append(f.buf, c)

@@ -79,7 +79,9 @@ func TestFramer(t *testing.T) {
 				if el, err = f.next(); err != nil {
 					break
 				}
-				got = append(got, string(el))
+				if el != nil { // nil: an element skipped for its size
+					got = append(got, string(el))
+				}
 			}
 			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 				t.Errorf("%d: got %q, want %q", i, got, tc.want)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
-	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/commands"
@@ -33,17 +32,18 @@ var features = []string{
 	commands.NS, disco.NSInfo, disco.NSItems, version.NS, ping.NS, jingle.NSPush,
 }
 
+// discoInfo answers in the read loop.
 func (c *Component) discoInfo(st *stream_, iq jingle.IQ) {
 	switch iq.Node {
 	case "":
-		c.reply(st, iq.Result(discoInfo("", info.Identity{Category: "pubsub", Type: "push", Name: "jinglepush"}, features...)))
+		c.replyNow(st, iq.Result(discoInfo("", info.Identity{Category: "pubsub", Type: "push", Name: "jinglepush"}, features...)))
 	case nodeRegister, nodeUnregister:
-		c.reply(st, iq.Result(discoInfo(iq.Node, info.Identity{Category: "automation", Type: "command-node", Name: commandName(iq.Node)},
+		c.replyNow(st, iq.Result(discoInfo(iq.Node, info.Identity{Category: "automation", Type: "command-node", Name: commandName(iq.Node)},
 			commands.NS, form.NS)))
 	case commands.NS:
-		c.reply(st, iq.Result(discoInfo(iq.Node, info.Identity{Category: "automation", Type: "command-list", Name: "Commands"})))
+		c.replyNow(st, iq.Result(discoInfo(iq.Node, info.Identity{Category: "automation", Type: "command-list", Name: "Commands"})))
 	default:
-		c.replyError(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound})
+		c.replyErrorNow(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound})
 	}
 }
 
@@ -60,14 +60,14 @@ func discoInfo(node string, identity info.Identity, features ...string) xml.Toke
 func (c *Component) discoItems(st *stream_, iq jingle.IQ) {
 	switch iq.Node {
 	case commands.NS:
-		c.reply(st, iq.Result(discoItems(iq.Node,
+		c.replyNow(st, iq.Result(discoItems(iq.Node,
 			items.Item{JID: c.domain, Node: nodeRegister, Name: commandName(nodeRegister)},
 			items.Item{JID: c.domain, Node: nodeUnregister, Name: commandName(nodeUnregister)},
 		)))
 	case "":
-		c.reply(st, iq.Result(discoItems("")))
+		c.replyNow(st, iq.Result(discoItems("")))
 	default:
-		c.replyError(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound})
+		c.replyErrorNow(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound})
 	}
 }
 
@@ -256,15 +256,32 @@ func errBadRequest(text string) stanza.Error {
 	return stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest, Text: map[string]string{"": text}}
 }
 
+// reply queues a worker's answer, waiting a little for room.
 func (c *Component) reply(st *stream_, r xml.TokenReader) {
-	if err := st.send(5*time.Second, r); err != nil {
-		c.m.dropped.WithLabelValues("reply_failed").Inc()
-		c.log.Warn("reply not sent", "error", err)
-	}
+	c.replied(st.send(writeWait, r))
 }
 
 func (c *Component) replyError(st *stream_, iq stanza.IQ, e stanza.Error) {
 	c.reply(st, iq.Error(e))
+}
+
+// replyNow queues an answer of the read loop, which never waits.
+func (c *Component) replyNow(st *stream_, r xml.TokenReader) {
+	c.replied(st.sendNow(r))
+}
+
+func (c *Component) replyErrorNow(st *stream_, iq stanza.IQ, e stanza.Error) {
+	c.replyNow(st, iq.Error(e))
+}
+
+func (c *Component) replied(err error) {
+	if err == nil {
+		return
+	}
+	c.m.dropped.WithLabelValues("reply_dropped").Inc()
+	if c.limited.first("reply") {
+		c.log.Warn("answers not sent: the server does not read them fast enough", "error", err, "note", "logged once a minute")
+	}
 }
 
 func (c *Component) servedList() string {

@@ -193,6 +193,10 @@ func NewService(store *Store, notify Notifier, rosters Rosters, cfg Config, log 
 // Ready reports whether Redis answers.
 func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 
+// Durability returns what may make Redis lose jinglepush's data
+// (Store.Durability).
+func (s *Service) Durability(ctx context.Context) ([]string, error) { return s.store.Durability(ctx) }
+
 // NodeAccount returns the account a XEP-0357 node of this service names
 // ("" for a node that is not one of ours), so that a publish can be
 // handled in order with the account's other events.

@@ -112,12 +112,15 @@ type fixture struct {
 	push  *recorder
 	clock *clock
 	rdb   *redis.Client
+	redis *testenv.Redis
 }
 
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
 	r := testenv.StartRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	// Short timeouts, as jinglepush's own (redis.timeout): the fault tests
+	// pause Redis.
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
 	store := NewStore(rdb, "test:", StoreOptions{TraceTTL: time.Hour})
 	if err := store.LoadScripts(context.Background()); err != nil {
@@ -138,7 +141,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		mod(&cfg)
 	}
 	push := &recorder{store: store}
-	return &fixture{svc: NewService(store, push, nil, cfg, nil, nil), store: store, push: push, clock: clk, rdb: rdb}
+	return &fixture{svc: NewService(store, push, nil, cfg, nil, nil), store: store, push: push, clock: clk, rdb: rdb, redis: r}
 }
 
 // byNode finds the device a XEP-0357 node names, as a publish does.

@@ -19,6 +19,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -147,6 +148,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// Not fatal: Redis may come up later; scripts load on first use.
 		log.Warn("redis not ready at start", "error", err)
 	}
+	if warnings, err := store.Durability(ctx); err == nil {
+		for _, w := range warnings {
+			log.Warn("redis may lose jinglepush's data (docs/redis.md)", "risk", w)
+		}
+	}
 
 	apps, err := loadApps(cfg)
 	if err != nil {
@@ -224,10 +230,21 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	timersDone := make(chan struct{})
 	go func() { svc.RunTimers(ctx); close(timersDone) }()
 
-	_ = comp.Run(ctx) // returns once ctx ended and the queued stanzas are handled
+	// The whole shutdown is bounded from the signal on: the component
+	// drains its queues for xmpp's drain timeout at most, and the sender
+	// gets what is left of shutdownTimeout for the pushes still queued.
+	var stoppedAt atomic.Int64
+	stop := context.AfterFunc(ctx, func() {
+		stoppedAt.CompareAndSwap(0, time.Now().UnixNano())
+		log.Info("stopping: no more stanzas are taken; queued work gets its time", "bound", shutdownTimeout)
+	})
+	defer stop()
+	_ = comp.Run(ctx) // returns once ctx ended and the queued stanzas are handled (or the drain ran out)
 	<-timersDone
 
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	stoppedAt.CompareAndSwap(0, time.Now().UnixNano())
+	stopping := time.Unix(0, stoppedAt.Load())
+	sctx, cancel := context.WithDeadline(context.Background(), stopping.Add(shutdownTimeout-time.Second))
 	defer cancel()
 	var errs []error
 	if err := sender.Close(sctx); err != nil {
@@ -236,7 +253,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if httpSrv != nil {
 		_ = httpSrv.Shutdown(sctx)
 	}
-	log.Info("jinglepush stopped")
+	log.Info("jinglepush stopped", "took", time.Since(stopping).Round(time.Millisecond))
 	return errors.Join(errs...)
 }
 
@@ -268,6 +285,12 @@ func httpHandler(reg *prometheus.Registry, comp *component.Component, svc *sessi
 			return
 		}
 		fmt.Fprintln(w, "ready")
+		// Risks that do not stop the service, for the operator to see.
+		if warnings, err := svc.Durability(ctx); err == nil {
+			for _, msg := range warnings {
+				fmt.Fprintln(w, "warning: redis:", msg)
+			}
+		}
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	// Profiles, for finding what a load costs (docs/performance.md). The
