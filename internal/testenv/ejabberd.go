@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,8 @@ const (
 	ejabberdDeployConfig = "jinglepush.yml"
 	// ejabberdDeployPort is the component listener's port in the file.
 	ejabberdDeployPort = "port: 5347"
+	// ejabberdDeployIP is the component listener's address in the file.
+	ejabberdDeployIP = `ip: "127.0.0.1"`
 	// ejabberdNotifyOn is the mod_push option that 23.01 does not know; the
 	// file tells 23.01 operators to delete its line, and so does the harness.
 	ejabberdNotifyOn = "notify_on:"
@@ -56,9 +59,21 @@ type EjabberdOptions struct {
 	// and mod_push publishes from the archive hook instead of the offline
 	// one.
 	MAM bool
+	// Addr is the loopback address the c2s, component and s2s listeners
+	// bind; default 127.0.0.1. (The node's own distribution port stays on
+	// 127.0.0.1.)
+	Addr string
+	// Federation, if set, makes the server a member: s2s (dialback without
+	// TLS) on a free port of Addr, reaching the other members by domain
+	// through the federation's DNS server. Without it the server has no s2s
+	// listener.
+	Federation *Federation
 }
 
 func (o EjabberdOptions) withDefaults() (EjabberdOptions, error) {
+	if err := addrDefault(&o.Addr); err != nil {
+		return o, err
+	}
 	err := accountDefaults(&o.Domain, &o.ComponentDomain, &o.Secret, &o.Password, o.Users)
 	return o, err
 }
@@ -152,28 +167,30 @@ func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
 	}
 	e.serverLog = serverLog{name: "ejabberd", path: e.LogPath}
 	makeDirs(t, dir, "conf", "spool", "logs")
-	// The names the node calls itself by stay on loopback.
-	if err := os.WriteFile(filepath.Join(dir, "conf", "inetrc"), []byte("{lookup, [file, native]}.\n{host, {127,0,0,1}, [\"localhost\"]}.\n"), 0o600); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
+	writeFile(t, filepath.Join(dir, "conf", "inetrc"), renderEjabberdInetrc(opts.Federation))
 	e.tailOnFailure(t)
 	start := time.Now()
-	startOnFreePorts(t, "ejabberd", 3, func(ports []int) error {
-		e.C2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		e.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+	addrs := []string{opts.Addr, opts.Addr, loopback}
+	if opts.Federation != nil {
+		addrs = append(addrs, opts.Addr)
+	}
+	startOnFreePorts(t, "ejabberd", addrs, func(ports []int) error {
+		l := listeners{c2s: ports[0], component: ports[1]}
+		e.C2SAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.c2s))
+		e.ComponentAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.component))
 		e.distPort = ports[2]
-		copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployConfig, filepath.Join(dir, "conf"), func(s string) string {
-			return editEjabberdDeployConfig(s, opts, ports[1], ejabberdHasNotifyOn(version))
-		})
-		files := map[string]string{
-			e.ConfigPath: renderEjabberdConfig(opts, filepath.Join(dir, "conf"), ports[0], Verbose()),
-			filepath.Join(dir, "conf", "ejabberdctl.cfg"): renderEjabberdctlConfig(e.Node, e.cookie, e.distPort),
-		}
-		for path, content := range files {
-			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		if opts.Federation != nil {
+			l.s2s = ports[3]
+			e.S2SAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.s2s))
+			if err := opts.Federation.join(opts.Domain, netip.MustParseAddrPort(e.S2SAddr), e); err != nil {
 				t.Fatalf("testenv: %v", err)
 			}
 		}
+		copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployConfig, filepath.Join(dir, "conf"), func(s string) string {
+			return editEjabberdDeployConfig(s, opts, l.component, ejabberdHasNotifyOn(version))
+		})
+		writeFile(t, e.ConfigPath, renderEjabberdConfig(opts, filepath.Join(dir, "conf"), l, Verbose()))
+		writeFile(t, filepath.Join(dir, "conf", "ejabberdctl.cfg"), renderEjabberdctlConfig(e.Node, e.cookie, e.distPort))
 		return e.start()
 	})
 	t.Logf("testenv: ejabberd %s (node %s) ready in %v", version, e.Node, time.Since(start).Round(time.Millisecond))
@@ -221,12 +238,29 @@ func ejabberdHasNotifyOn(version string) bool {
 	return year > 23 || year == 23 && month >= 10
 }
 
-// editEjabberdDeployConfig fills in the operator file's placeholders and its
-// component port, and on ejabberd 23.01 deletes the notify_on line, as the
-// file's comments tell operators to.
+// renderEjabberdInetrc writes the node's resolver configuration: the names
+// the node calls itself by stay on loopback, and with a federation the
+// federation's DNS server is the only nameserver (resolv.conf is not read),
+// so that ejabberd finds its peers and asks nobody else.
+func renderEjabberdInetrc(f *Federation) string {
+	s := "{lookup, [file, native]}.\n{host, {127,0,0,1}, [\"localhost\"]}.\n"
+	if f != nil {
+		dns := f.DNSAddr()
+		a := dns.Addr().As4()
+		s += fmt.Sprintf("{resolv_conf, []}.\n{nameserver, {%d,%d,%d,%d}, %d}.\n", a[0], a[1], a[2], a[3], dns.Port())
+	}
+	return s
+}
+
+// editEjabberdDeployConfig fills in the operator file's placeholders, its
+// component port and address, and on ejabberd 23.01 deletes the notify_on
+// line, as the file's comments tell operators to.
 func editEjabberdDeployConfig(s string, o EjabberdOptions, componentPort int, notifyOn bool) string {
 	s = fillPlaceholders(s, o.Domain, o.ComponentDomain, yamlString(o.Secret))
 	s = strings.Replace(s, ejabberdDeployPort, "port: "+strconv.Itoa(componentPort), 1)
+	if o.Addr != loopback {
+		s = strings.Replace(s, ejabberdDeployIP, "ip: "+yamlString(o.Addr), 1)
+	}
 	if !notifyOn {
 		var kept []string
 		for l := range strings.SplitSeq(s, "\n") {
@@ -240,11 +274,12 @@ func editEjabberdDeployConfig(s string, o EjabberdOptions, componentPort int, no
 }
 
 // renderEjabberdConfig writes the main ejabberd.yml: a loopback c2s
-// listener without TLS (PLAIN allowed), no s2s listener, the modules a
-// Debian installation loads that jinglepush relies on (mod_offline,
-// mod_stream_mgmt with Debian's resend_on_timeout), no traffic shapers, and
-// the operator file included at the end as its comments tell operators to.
-func renderEjabberdConfig(o EjabberdOptions, confDir string, c2sPort int, debug bool) string {
+// listener without TLS (PLAIN allowed), an s2s listener only with a
+// federation (dialback, no STARTTLS), the modules a Debian installation
+// loads that jinglepush relies on (mod_offline, mod_stream_mgmt with
+// Debian's resend_on_timeout), no traffic shapers, and the operator file
+// included at the end as its comments tell operators to.
+func renderEjabberdConfig(o EjabberdOptions, confDir string, l listeners, debug bool) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	level := "info"
@@ -257,12 +292,22 @@ func renderEjabberdConfig(o EjabberdOptions, confDir string, c2sPort int, debug 
 	w("  - %s", yamlString(o.Domain))
 	w("listen:")
 	w("  -")
-	w("    port: %d", c2sPort)
-	w("    ip: \"127.0.0.1\"")
+	w("    port: %d", l.c2s)
+	w("    ip: %s", yamlString(o.Addr))
 	w("    module: ejabberd_c2s")
 	w("    starttls: false")
 	w("    starttls_required: false")
 	w("    access: c2s")
+	if o.Federation != nil {
+		w("  -")
+		w("    port: %d", l.s2s)
+		w("    ip: %s", yamlString(o.Addr))
+		w("    module: ejabberd_s2s_in")
+		// Dialback authenticates servers without certificates.
+		w("s2s_use_starttls: false")
+		w("outgoing_s2s_families: [ipv4]")
+		w("outgoing_s2s_ipv4_address: %s", yamlString(o.Addr))
+	}
 	w("auth_method: internal")
 	w("acl:")
 	w("  local:")
@@ -275,6 +320,9 @@ func renderEjabberdConfig(o EjabberdOptions, confDir string, c2sPort int, debug 
 	w("modules:")
 	for _, m := range []string{"mod_disco", "mod_roster", "mod_ping", "mod_carboncopy", "mod_offline"} {
 		w("  %s: {}", m)
+	}
+	if o.Federation != nil {
+		w("  mod_s2s_dialback: {}")
 	}
 	w("  mod_stream_mgmt:")
 	w("    resend_on_timeout: if_offline")
@@ -338,11 +386,17 @@ func (e *Ejabberd) start() error {
 	if err != nil {
 		return err
 	}
-	c2sPort, compPort := e.ports()
+	c2sPort, compPort, s2sPort := e.ports()
+	addr := e.opts.Addr
+	want := []string{
+		"Start accepting TCP connections at " + addr + ":" + c2sPort + " for ejabberd_c2s",
+		"Start accepting TCP connections at " + addr + ":" + compPort + " for ejabberd_service",
+	}
+	if s2sPort != "" {
+		want = append(want, "Start accepting TCP connections at "+addr+":"+s2sPort+" for ejabberd_s2s_in")
+	}
 	err = waitReady(proc, startTimeout, func() error {
-		return listening(e.logFrom(offset), e.ServerInfo,
-			"Start accepting TCP connections at 127.0.0.1:"+c2sPort+" for ejabberd_c2s",
-			"Start accepting TCP connections at 127.0.0.1:"+compPort+" for ejabberd_service")
+		return listening(e.logFrom(offset), e.ServerInfo, want...)
 	})
 	if err != nil {
 		proc.Stop()

@@ -52,7 +52,7 @@ func TestEjabberdHasNotifyOn(t *testing.T) {
 
 func TestRenderEjabberdConfig(t *testing.T) {
 	o, _ := EjabberdOptions{ResumeTimeout: 1500 * time.Millisecond, MAM: true}.withDefaults()
-	cfg := renderEjabberdConfig(o, "/tmp/x/conf", 21000, false)
+	cfg := renderEjabberdConfig(o, "/tmp/x/conf", listeners{c2s: 21000}, false)
 	checkContains(t, "config", cfg,
 		"loglevel: info\n",
 		"hosts:\n  - \"localhost\"\n",
@@ -66,7 +66,7 @@ func TestRenderEjabberdConfig(t *testing.T) {
 	// refuses a duplicated module.
 	checkLacks(t, "config", cfg, "mod_push", "mod_service_log", "ejabberd_service", "mod_privilege", "shaper")
 	o.MAM, o.ResumeTimeout = false, 0
-	cfg = renderEjabberdConfig(o, "/tmp/x/conf", 21000, true)
+	cfg = renderEjabberdConfig(o, "/tmp/x/conf", listeners{c2s: 21000}, true)
 	if !strings.Contains(cfg, "loglevel: debug\n") || strings.Contains(cfg, "mod_mam") || strings.Contains(cfg, "resume_timeout") {
 		t.Errorf("debug, no MAM, default resume_timeout:\n%s", cfg)
 	}
