@@ -46,7 +46,7 @@ func TestFederation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	fed := testenv.NewFederation(t)
-	remote := testenv.StartProsody(t, testenv.ProsodyOptions{Domain: remoteDomain, Addr: remoteAddr, Users: []string{"alice"}, Federation: fed})
+	remote := testenv.StartProsody(t, testenv.ProsodyOptions{Domain: remoteDomain, Addr: remoteAddr, Users: []string{"alice"}, Federation: fed, WithoutJinglepush: true})
 	if !strings.HasPrefix(remote.S2SAddr, remoteAddr+":") || !strings.HasPrefix(remote.C2SAddr, remoteAddr+":") {
 		t.Errorf("remote listens on %s and %s", remote.C2SAddr, remote.S2SAddr)
 	}

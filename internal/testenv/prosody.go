@@ -23,6 +23,8 @@ const (
 	prosodyDeployDir    = "deploy/prosody"
 	prosodyDeployConfig = "jinglepush.cfg.lua"
 	prosodyDeployRules  = "jinglepush.pfw"
+	// prosodyDeployModule goes into a plugin_paths folder.
+	prosodyDeployModule = "mod_jinglepush_nobounce.lua"
 )
 
 // ProsodyHibernationLog is what Prosody 0.12 and 13 (mod_smacks) log, at
@@ -58,6 +60,10 @@ type ProsodyOptions struct {
 	// TLS) on a free port of Addr, reaching the other members by domain.
 	// Without it the server has no s2s at all.
 	Federation *Federation
+	// WithoutJinglepush leaves out the operator files: a plain server with
+	// no component (ComponentAddr and ComponentDomain stay empty), as the
+	// server of a caller on another domain is.
+	WithoutJinglepush bool
 }
 
 // Prosody is a Prosody server run for one test. It loads the operator files
@@ -120,10 +126,15 @@ func StartProsody(t testing.TB, opts ProsodyOptions) *Prosody {
 	if opts.Federation != nil {
 		writeFile(t, filepath.Join(dir, "plugins", prosodyS2SModule+".lua"), prosodyS2SModuleSource)
 	}
-	for _, name := range []string{prosodyDeployConfig, prosodyDeployRules} {
-		copyOperatorFile(t, prosodyDeployDir, name, dir, func(s string) string {
-			return fillPlaceholders(s, opts.Domain, opts.ComponentDomain, luaString(opts.Secret))
-		})
+	if opts.WithoutJinglepush {
+		p.ComponentDomain, p.Secret = "", ""
+	} else {
+		for _, name := range []string{prosodyDeployConfig, prosodyDeployRules} {
+			copyOperatorFile(t, prosodyDeployDir, name, dir, func(s string) string {
+				return fillPlaceholders(s, opts.Domain, opts.ComponentDomain, luaString(opts.Secret))
+			})
+		}
+		copyOperatorFile(t, prosodyDeployDir, prosodyDeployModule, filepath.Join(dir, "plugins"), func(s string) string { return s })
 	}
 	p.tailOnFailure(t)
 	registered := false
@@ -134,7 +145,9 @@ func StartProsody(t testing.TB, opts ProsodyOptions) *Prosody {
 	startOnFreePorts(t, "prosody", addrs, func(ports []int) error {
 		l := listeners{c2s: ports[0], component: ports[1]}
 		p.C2SAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.c2s))
-		p.ComponentAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.component))
+		if !opts.WithoutJinglepush {
+			p.ComponentAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.component))
+		}
 		if opts.Federation != nil {
 			l.s2s = ports[2]
 			p.S2SAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.s2s))
@@ -223,8 +236,13 @@ func renderProsodyConfig(o ProsodyOptions, dir string, l listeners, consoleLog b
 	}
 	w("")
 	w("VirtualHost %s", luaString(o.Domain))
-	w("")
-	w("Include %s", luaString(prosodyDeployConfig))
+	if o.WithoutJinglepush {
+		// What a caller's client expects of its server.
+		w("\tmodules_enabled = { \"smacks\"; \"carbons\"; \"mam\"; }")
+	} else {
+		w("")
+		w("Include %s", luaString(prosodyDeployConfig))
+	}
 	return b.String()
 }
 
@@ -237,9 +255,9 @@ func (p *Prosody) start() error {
 		return err
 	}
 	c2sPort, compPort, s2sPort := p.ports()
-	want := []string{
-		"Activated service 'c2s' on [" + p.opts.Addr + "]:" + c2sPort,
-		"Activated service 'component' on [" + p.opts.Addr + "]:" + compPort,
+	want := []string{"Activated service 'c2s' on [" + p.opts.Addr + "]:" + c2sPort}
+	if compPort != "" {
+		want = append(want, "Activated service 'component' on ["+p.opts.Addr+"]:"+compPort)
 	}
 	if s2sPort != "" {
 		want = append(want, "Activated service 's2s' on ["+p.opts.Addr+"]:"+s2sPort)
