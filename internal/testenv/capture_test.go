@@ -114,7 +114,7 @@ const audio = "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/>"
 
 // login logs user in with the given resource, with XEP-0198 if sm, and
 // closes the stream at cleanup.
-func login(ctx context.Context, t *testing.T, info testenv.ServerInfo, user, resource string, sm bool) *xmppclient.Client {
+func login(ctx context.Context, t testing.TB, info testenv.ServerInfo, user, resource string, sm bool) *xmppclient.Client {
 	t.Helper()
 	cl, err := xmppclient.Dial(ctx, xmppclient.Config{
 		Addr: info.C2SAddr, JID: info.JID(user), Password: info.Password, Resource: resource,

@@ -23,6 +23,14 @@ const (
 	ejabberdDeployConfig = "jinglepush.yml"
 	// ejabberdDeployPort is the component listener's port in the file.
 	ejabberdDeployPort = "port: 5347"
+	// ejabberdDeployModuleConfig loads mod_jinglepush, and
+	// ejabberdDeployModule is its source folder, which ejabberdctl
+	// module_install compiles.
+	ejabberdDeployModuleConfig = "mod_jinglepush.yml"
+	ejabberdDeployModule       = "mod_jinglepush"
+	// ejabberdServiceLog is the module of the operator file that
+	// mod_jinglepush replaces; the file tells operators to delete its lines.
+	ejabberdServiceLog = "mod_service_log:"
 	// ejabberdDeployIP is the component listener's address in the file.
 	ejabberdDeployIP = `ip: "127.0.0.1"`
 	// ejabberdNotifyOn is the mod_push option that 23.01 does not know; the
@@ -68,6 +76,13 @@ type EjabberdOptions struct {
 	// through the federation's DNS server. Without it the server has no s2s
 	// listener.
 	Federation *Federation
+	// JinglepushModule installs deploy/ejabberd/mod_jinglepush the way
+	// ejabberd installs contributed modules (its sources under
+	// CONTRIB_MODULES_PATH/sources, `ejabberdctl module_install`, which
+	// compiles it in the running node), then restarts the node with
+	// mod_jinglepush.yml instead of jinglepush.yml's mod_service_log, as
+	// the files tell operators to. Without it: stock mod_service_log.
+	JinglepushModule bool
 }
 
 func (o EjabberdOptions) withDefaults() (EjabberdOptions, error) {
@@ -174,8 +189,9 @@ func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
 	if opts.Federation != nil {
 		addrs = append(addrs, opts.Addr)
 	}
+	var l listeners
 	startOnFreePorts(t, "ejabberd", addrs, func(ports []int) error {
-		l := listeners{c2s: ports[0], component: ports[1]}
+		l = listeners{c2s: ports[0], component: ports[1]}
 		e.C2SAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.c2s))
 		e.ComponentAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.component))
 		e.distPort = ports[2]
@@ -189,10 +205,16 @@ func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
 		copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployConfig, filepath.Join(dir, "conf"), func(s string) string {
 			return editEjabberdDeployConfig(s, opts, l.component, ejabberdHasNotifyOn(version))
 		})
-		writeFile(t, e.ConfigPath, renderEjabberdConfig(opts, filepath.Join(dir, "conf"), l, Verbose()))
+		// With the module, the first start has neither mod_service_log nor
+		// mod_jinglepush: ejabberd refuses a module it cannot find, and
+		// module_install needs a running node.
+		writeFile(t, e.ConfigPath, renderEjabberdConfig(opts, l, e.includes(false), Verbose()))
 		writeFile(t, filepath.Join(dir, "conf", "ejabberdctl.cfg"), renderEjabberdctlConfig(e.Node, e.cookie, e.distPort))
 		return e.start()
 	})
+	if opts.JinglepushModule {
+		e.installModule(t, l)
+	}
 	t.Logf("testenv: ejabberd %s (node %s) ready in %v", version, e.Node, time.Since(start).Round(time.Millisecond))
 	for _, u := range opts.Users {
 		e.Register(t, u, opts.Password)
@@ -202,6 +224,44 @@ func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
 	}
 	return e
 }
+
+// includes lists the operator files ejabberd.yml includes, in order:
+// jinglepush.yml, and mod_jinglepush.yml once the module is installed.
+func (e *Ejabberd) includes(moduleInstalled bool) []string {
+	conf := filepath.Join(e.Dir, "conf")
+	files := []string{filepath.Join(conf, ejabberdDeployConfig)}
+	if moduleInstalled {
+		files = append(files, filepath.Join(conf, ejabberdDeployModuleConfig))
+	}
+	return files
+}
+
+// installModule installs mod_jinglepush as an operator does: its sources
+// into the contrib sources folder, `ejabberdctl module_install` on the
+// running node, then mod_jinglepush.yml included and a restart on the same
+// ports.
+func (e *Ejabberd) installModule(t testing.TB, l listeners) {
+	t.Helper()
+	src := filepath.Join(RepoRoot(t), ejabberdDeployDir, ejabberdDeployModule)
+	if err := os.CopyFS(filepath.Join(e.contribDir(), "sources", ejabberdDeployModule), os.DirFS(src)); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	Run(t, e.ctl, append(e.ctlArgs(), "module_install", ejabberdDeployModule)...)
+	beam := filepath.Join(e.contribDir(), ejabberdDeployModule, "ebin", ejabberdDeployModule+".beam")
+	if _, err := os.Stat(beam); err != nil {
+		t.Fatalf("testenv: module_install left no %s: %v\nlog:\n%s", beam, err, e.Log())
+	}
+	conf := filepath.Join(e.Dir, "conf")
+	copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployModuleConfig, conf, func(s string) string {
+		return fillPlaceholders(s, e.opts.Domain, e.opts.ComponentDomain, yamlString(e.opts.Secret))
+	})
+	writeFile(t, e.ConfigPath, renderEjabberdConfig(e.opts, l, e.includes(true), Verbose()))
+	e.Restart(t)
+}
+
+// contribDir is the node's CONTRIB_MODULES_PATH, where ejabberd keeps the
+// sources and the compiled code of contributed modules.
+func (e *Ejabberd) contribDir() string { return filepath.Join(e.Dir, "contrib") }
 
 // ejabberdInstall finds where Debian's ejabberd keeps its code (the ERL_LIBS
 // its ejabberdctl sets) and the version of the ejabberd application there.
@@ -261,16 +321,24 @@ func editEjabberdDeployConfig(s string, o EjabberdOptions, componentPort int, no
 	if o.Addr != loopback {
 		s = strings.Replace(s, ejabberdDeployIP, "ip: "+yamlString(o.Addr), 1)
 	}
-	if !notifyOn {
-		var kept []string
-		for l := range strings.SplitSeq(s, "\n") {
-			if !strings.HasPrefix(strings.TrimSpace(l), ejabberdNotifyOn) {
-				kept = append(kept, l)
-			}
+	var kept []string
+	inServiceLog := false
+	for l := range strings.SplitSeq(s, "\n") {
+		trimmed := strings.TrimSpace(l)
+		indent := len(l) - len(strings.TrimLeft(l, " "))
+		switch {
+		case o.JinglepushModule && trimmed == ejabberdServiceLog:
+			inServiceLog = true
+			continue
+		case inServiceLog && trimmed != "" && indent > 2:
+			continue // the module's options
+		case !notifyOn && strings.HasPrefix(trimmed, ejabberdNotifyOn):
+			continue
 		}
-		s = strings.Join(kept, "\n")
+		inServiceLog = false
+		kept = append(kept, l)
 	}
-	return s
+	return strings.Join(kept, "\n")
 }
 
 // renderEjabberdConfig writes the main ejabberd.yml: a loopback c2s
@@ -278,8 +346,9 @@ func editEjabberdDeployConfig(s string, o EjabberdOptions, componentPort int, no
 // federation (dialback, no STARTTLS), the modules a Debian installation
 // loads that jinglepush relies on (mod_offline, mod_stream_mgmt with
 // Debian's resend_on_timeout), no traffic shapers, and the operator file
-// included at the end as its comments tell operators to.
-func renderEjabberdConfig(o EjabberdOptions, confDir string, l listeners, debug bool) string {
+// included at the end as its comments tell operators to (the includes, in
+// order).
+func renderEjabberdConfig(o EjabberdOptions, l listeners, includes []string, debug bool) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	level := "info"
@@ -334,7 +403,13 @@ func renderEjabberdConfig(o EjabberdOptions, confDir string, l listeners, debug 
 		w("    default: always")
 	}
 	w("include_config_file:")
-	w("  %s", yamlString(filepath.Join(confDir, ejabberdDeployConfig)))
+	if len(includes) == 1 {
+		w("  %s", yamlString(includes[0]))
+	} else {
+		for _, f := range includes {
+			w("  - %s", yamlString(f))
+		}
+	}
 	return b.String()
 }
 
@@ -370,6 +445,10 @@ func (e *Ejabberd) start() error {
 		"-kernel", "inet_dist_use_interface", "{127,0,0,1}",
 		"-erl_epmd_port", strconv.Itoa(e.distPort), "-start_epmd", "false",
 		"-mnesia", "dir", erlString(spool),
+		// Idle schedulers do not spin: on a machine shared by parallel
+		// tests that spinning burns CPU, and it would swamp the CPU time
+		// per stanza that benchmarks read.
+		"+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none",
 	}
 	args = append(append(append(args, "-ejabberd"), logOpts...), "-s", "ejabberd")
 	cmd := exec.Command(e.erl, args...)
@@ -381,6 +460,7 @@ func (e *Ejabberd) start() error {
 		"ERL_LIBS="+e.libs,
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 		"ERL_CRASH_DUMP_BYTES=0",
+		"CONTRIB_MODULES_PATH="+e.contribDir(),
 	)
 	proc, err := startProcess(e.t, "ejabberd", cmd)
 	if err != nil {

@@ -28,7 +28,7 @@ type callScenario struct {
 	home   testenv.XMPPServer
 	remote *testenv.Prosody
 	c      *rawComponent
-	prefix string // of capture file names: "prosody", "ejabberd-jmi"
+	prefix string // of capture file names: "prosody-fw", "ejabberd-mod"
 	nsync  int
 
 	comp, undeliverable string
@@ -211,10 +211,10 @@ func (s *callScenario) answeredElsewhere(t *testing.T, alice *xmppclient.Client,
 	s.send(t, alice, jmi(bob, "propose", id, audio))
 	s.expectCopy(t, s.comp, "propose", id, alice.JID(), bob, "")
 	s.send(t, laptop, jmi(alice.JID(), "proceed", id, ""))
-	s.expectCopy(t, s.comp, "proceed", id, laptop.JID(), alice.JID(), capt("fw-s2s-proceed-full"))
+	s.expectCopy(t, s.comp, "proceed", id, laptop.JID(), alice.JID(), capt("s2s-proceed-full"))
 	migrated := "<reason xmlns='urn:xmpp:jingle:1'><success/></reason><migrated to='" + id + "-2'/>"
 	s.send(t, laptop, jmi(alice.JID(), "finish", id, migrated))
-	fin := s.expectCopy(t, s.comp, "finish", id, laptop.JID(), alice.JID(), capt("fw-s2s-finish-migrated"))
+	fin := s.expectCopy(t, s.comp, "finish", id, laptop.JID(), alice.JID(), capt("s2s-finish-migrated"))
 	if a, _ := fin.action(); a.Migrated == nil || a.Migrated.To != id+"-2" {
 		t.Errorf("finish copy lost <migrated/>: %+v", a)
 	}
@@ -229,7 +229,7 @@ func (s *callScenario) answeredElsewhere(t *testing.T, alice *xmppclient.Client,
 	s.send(t, alice, jmi(bob, "propose", id, audio))
 	s.expectCopy(t, s.comp, "propose", id, alice.JID(), bob, "")
 	s.send(t, laptop, jmi(s.remote.JID("alice"), "proceed", id, ""))
-	s.expectCopy(t, s.comp, "proceed", id, laptop.JID(), s.remote.JID("alice"), capt("fw-s2s-proceed-bare"))
+	s.expectCopy(t, s.comp, "proceed", id, laptop.JID(), s.remote.JID("alice"), capt("s2s-proceed-bare"))
 	s.sync(t, laptop, s.remote.JID("alice"))
 	s.noMore(t, id)
 
@@ -239,9 +239,9 @@ func (s *callScenario) answeredElsewhere(t *testing.T, alice *xmppclient.Client,
 		s.send(t, alice, jmi(bob, "propose", id, audio))
 		s.expectCopy(t, s.comp, "propose", id, alice.JID(), bob, "")
 		s.send(t, laptop, jmi(to, "reject", id, "<reason xmlns='urn:xmpp:jingle:1'><busy/></reason>"))
-		name := "fw-s2s-reject-full"
+		name := "s2s-reject-full"
 		if !strings.Contains(to, "/") {
-			name = "fw-s2s-reject-bare"
+			name = "s2s-reject-bare"
 		}
 		s.expectCopy(t, s.comp, "reject", id, laptop.JID(), to, capt(name))
 		s.sync(t, laptop, to)
@@ -295,7 +295,7 @@ func (s *callScenario) jingleIQ(t *testing.T, alice *xmppclient.Client) {
 	laptop := s.login(t, "bob", "laptop", false)
 	s.send(t, laptop, jingleIQ(alice.JID(), "session-accept", "ja1"))
 	st := s.c.expect(t, "the copy of session-accept ja1", jingleCopy(s.comp, "session-accept", "ja1"))
-	capture(t, s.prefix+"-fw-s2s-session-accept.xml", st)
+	capture(t, s.prefix+"-s2s-session-accept.xml", st)
 	s.send(t, laptop, jingleIQ(alice.JID(), "session-initiate", "ji1"))
 	s.sync(t, laptop, alice.JID())
 	if n := s.c.count(jingleCopy("", "session-initiate", "ji1")); n != 0 {
@@ -336,7 +336,7 @@ func TestProsodyFederatedCalls(t *testing.T) {
 	fed := testenv.NewFederation(t)
 	remote := testenv.StartProsody(t, testenv.ProsodyOptions{Domain: remoteDomain, Addr: remoteAddr, Users: []string{"alice"}, Federation: fed, WithoutJinglepush: true})
 	home := testenv.StartProsody(t, testenv.ProsodyOptions{Domain: "prosody.test", Users: []string{"bob", "carol"}, Federation: fed})
-	runCallScenario(t, home, remote, "prosody")
+	runCallScenario(t, home, remote, "prosody-fw")
 }
 
 // TestProsodyComponentDownKeepsS2S: while jinglepush is not connected, the
@@ -383,4 +383,85 @@ func TestProsodyComponentDownKeepsS2S(t *testing.T) {
 	}
 	c.expect(t, "the copy of propose up1", jmiCopyOf(home.ComponentDomain, "propose", "up1", nil))
 	checkNoErrors(t, home, remote)
+}
+
+// TestEjabberdFederatedCalls runs the call scenario on a home ejabberd with
+// mod_jinglepush (deploy/ejabberd/mod_jinglepush, installed with
+// ejabberdctl module_install), the caller on a Prosody: the same copies as
+// Prosody's rules.
+func TestEjabberdFederatedCalls(t *testing.T) {
+	fed := testenv.NewFederation(t)
+	remote := testenv.StartProsody(t, testenv.ProsodyOptions{Domain: remoteDomain, Addr: remoteAddr, Users: []string{"alice"}, Federation: fed, WithoutJinglepush: true})
+	home := testenv.StartEjabberd(t, testenv.EjabberdOptions{
+		Domain: "ejabberd.test", Users: []string{"bob", "carol"}, Federation: fed, JinglepushModule: true, ResumeTimeout: time.Minute,
+	})
+	runCallScenario(t, home, remote, "ejabberd-mod")
+}
+
+// TestEjabberdFederatedServiceLog measures what stock ejabberd (the
+// operator file's mod_service_log) gives jinglepush when the caller is on
+// another server: nothing at all for a propose to an offline user (only the
+// XEP-0357 publish, which does not say "call"), one copy for a hibernated
+// one (the callee session's receive hook), and the callee's answer from
+// another device (its send hook).
+func TestEjabberdFederatedServiceLog(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fed := testenv.NewFederation(t)
+	remote := testenv.StartProsody(t, testenv.ProsodyOptions{Domain: remoteDomain, Addr: remoteAddr, Users: []string{"alice"}, Federation: fed, WithoutJinglepush: true})
+	home := testenv.StartEjabberd(t, testenv.EjabberdOptions{Domain: "ejabberd.test", Users: []string{"bob", "carol"}, Federation: fed, ResumeTimeout: time.Minute})
+	comp := home.ComponentDomain
+	c := dialComponent(t, home.Info())
+	alice := login(ctx, t, remote.Info(), "alice", "phone", false)
+	result := func(st xmppclient.Stanza) {
+		c.send(t, fmt.Sprintf("<iq type='result' id='%s' to='%s' from='%s'/>", st.ID(), st.From(), comp))
+	}
+
+	// carol enables push and goes offline; alice calls her.
+	carol := login(ctx, t, home.Info(), "carol", "phone", false)
+	if err := carol.EnablePush(ctx, comp, "carolnode", map[string]string{"secret": "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Send(jmi(home.JID("carol"), "propose", "off1", audio)); err != nil {
+		t.Fatal(err)
+	}
+	pub := c.expect(t, "the publish for carol's offline propose", publishFor(home.Domain, "carolnode"))
+	capture(t, "ejabberd-servicelog-s2s-offline-publish.xml", pub)
+	result(pub)
+	if n := c.count(anyCopyOf("off1")); n != 0 {
+		t.Errorf("stock ejabberd made %d copies of a remote caller's propose to an offline user", n)
+	} else {
+		t.Logf("remote caller -> offline callee: no copy, only %s", pub.Raw)
+	}
+
+	// bob's phone is hibernated: his session's receive hook copies it.
+	phone := login(ctx, t, home.Info(), "bob", "phone", true)
+	if err := phone.SendPresence(comp); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(t, "bob's presence", presenceOf(phone.JID(), ""))
+	if err := phone.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	mark := home.LogOffset()
+	if err := phone.Drop(); err != nil {
+		t.Fatal(err)
+	}
+	home.WaitForLog(t, mark, testenv.EjabberdHibernationLog, 10*time.Second)
+	if err := alice.Send(jmi(home.JID("bob"), "propose", "hib1", audio)); err != nil {
+		t.Fatal(err)
+	}
+	st := c.expect(t, "the copy of hib1", jmiCopyOf(comp, "propose", "hib1", nil))
+	capture(t, "ejabberd-servicelog-s2s-hibernated-propose.xml", st)
+
+	// bob answers on his laptop: the send hook copies the proceed.
+	laptop := login(ctx, t, home.Info(), "bob", "laptop", false)
+	if err := laptop.Send(jmi(alice.JID(), "proceed", "hib1", "")); err != nil {
+		t.Fatal(err)
+	}
+	st = c.expect(t, "the copy of bob's proceed", jmiCopyOf(comp, "proceed", "hib1", nil))
+	capture(t, "ejabberd-servicelog-s2s-proceed-full.xml", st)
 }

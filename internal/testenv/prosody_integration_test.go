@@ -26,7 +26,7 @@ type rawComponent struct {
 	held []xmppclient.Stanza
 }
 
-func dialComponent(t *testing.T, info testenv.ServerInfo) *rawComponent {
+func dialComponent(t testing.TB, info testenv.ServerInfo) *rawComponent {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", info.ComponentAddr, 5*time.Second)
 	if err != nil {

@@ -272,6 +272,18 @@ func (r *running) set(p *Process) {
 	r.mu.Unlock()
 }
 
+// CPUTime returns the CPU time the server's process has used since it
+// started (Linux only): see Process.CPUTime.
+func (r *running) CPUTime() (time.Duration, error) {
+	r.mu.Lock()
+	p := r.proc
+	r.mu.Unlock()
+	if p == nil {
+		return 0, errors.New("testenv: the server is not running")
+	}
+	return p.CPUTime()
+}
+
 func (r *running) stop() {
 	r.mu.Lock()
 	p := r.proc
