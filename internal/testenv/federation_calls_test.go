@@ -465,3 +465,73 @@ func TestEjabberdFederatedServiceLog(t *testing.T) {
 	st = c.expect(t, "the copy of bob's proceed", jmiCopyOf(comp, "proceed", "hib1", nil))
 	capture(t, "ejabberd-servicelog-s2s-proceed-full.xml", st)
 }
+
+// TestEjabberdModuleLocalCalls: with mod_jinglepush, calls between two users
+// of the same ejabberd give the same copies as on Prosody (one per call
+// stanza, plus undeliverable@ for a propose to an offline or hibernated
+// callee), and nothing else reaches jinglepush: no chat message, no
+// presence, no IQ.
+func TestEjabberdModuleLocalCalls(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e := testenv.StartEjabberd(t, testenv.EjabberdOptions{Users: []string{"alice", "bob"}, JinglepushModule: true, ResumeTimeout: 2 * time.Second})
+	s := &callScenario{t: t, ctx: ctx, home: e, comp: e.ComponentDomain, undeliverable: "undeliverable@" + e.ComponentDomain, prefix: "ejabberd-mod"}
+	s.c = dialComponent(t, e.Info())
+	alice := s.login(t, "alice", "phone", false)
+	bob := e.JID("bob")
+
+	// bob offline.
+	s.send(t, alice, jmi(bob, "propose", "l-off", audio))
+	s.expectCopy(t, s.comp, "propose", "l-off", alice.JID(), bob, "local-offline-propose")
+	s.expectCopy(t, s.undeliverable, "propose", "l-off", alice.JID(), bob, "local-offline-propose-undeliverable")
+	s.sync(t, alice, bob)
+	s.noMore(t, "l-off")
+
+	// bob logs in: offline storage hands him the propose, with <delay/>;
+	// that is delivery too, so it is copied (jinglepush drops it as stale).
+	phone := s.login(t, "bob", "phone", true)
+	var replay jmiCopy
+	st := s.c.expect(t, "the copy of the replayed propose", jmiCopyOf(s.comp, "propose", "l-off", &replay))
+	capture(t, "ejabberd-mod-local-offline-replay.xml", st)
+	if !strings.Contains(st.Raw, "urn:xmpp:delay") {
+		t.Errorf("the replayed copy has no <delay/>: %s", st.Raw)
+	}
+
+	// bob online: one copy, where mod_service_log made two.
+	s.send(t, alice, jmi(bob, "propose", "l-on", audio))
+	s.expectCopy(t, s.comp, "propose", "l-on", alice.JID(), bob, "local-online-propose")
+	s.sync(t, alice, bob)
+	s.noMore(t, "l-on")
+
+	// Nothing but calls: a chat message, a presence, an IQ to bob.
+	if _, err := alice.SendMessage(bob, "not a call"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Send("<presence to='" + bob + "'/>"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Send("<iq type='get' id='v1' to='" + phone.JID() + "'><query xmlns='jabber:iq:version'/></iq>"); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t, alice, bob)
+	s.c.drain()
+	for _, st := range s.c.held {
+		if st.Name.Local == "message" && strings.Contains(st.Raw, "urn:xmpp:forward:0") {
+			if _, ok := func() (jmiAct, bool) { var c jmiCopy; _ = st.Unmarshal(&c); return c.action() }(); !ok {
+				t.Errorf("a copy of something that is not a call: %s", st.Raw)
+			}
+		}
+	}
+
+	// bob's phone is suspended: the copy and undeliverable@. When the
+	// session times out (resend_on_timeout: if_offline) ejabberd moves the
+	// queued propose to offline storage, and it is marked undeliverable
+	// again, with its old <delay/> (as on Prosody; jinglepush drops it).
+	s.hibernate(t, phone)
+	s.send(t, alice, jmi(bob, "propose", "l-hib", audio))
+	s.expectCopy(t, s.comp, "propose", "l-hib", alice.JID(), bob, "local-hibernated-propose")
+	s.expectCopy(t, s.undeliverable, "propose", "l-hib", alice.JID(), bob, "local-hibernated-propose-undeliverable")
+	st = s.c.expect(t, "the copy to undeliverable@ after the resumption timeout", jmiCopyOf(s.undeliverable, "propose", "l-hib", nil))
+	capture(t, "ejabberd-mod-local-hibtimeout-propose-again.xml", st)
+	checkNoErrors(t, e)
+}
