@@ -3,6 +3,7 @@ package testenv_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -410,24 +411,24 @@ func TestEjabberdFederatedServiceLog(t *testing.T) {
 	fed := testenv.NewFederation(t)
 	remote := testenv.StartProsody(t, testenv.ProsodyOptions{Domain: remoteDomain, Addr: remoteAddr, Users: []string{"alice"}, Federation: fed, WithoutJinglepush: true})
 	home := testenv.StartEjabberd(t, testenv.EjabberdOptions{Domain: "ejabberd.test", Users: []string{"bob", "carol"}, Federation: fed, ResumeTimeout: time.Minute})
-	comp := home.ComponentDomain
-	c := dialComponent(t, home.Info())
+	s := &callScenario{t: t, ctx: ctx, home: home, remote: remote, comp: home.ComponentDomain}
+	comp := s.comp
+	s.c = dialComponent(t, home.Info())
+	c := s.c
 	alice := login(ctx, t, remote.Info(), "alice", "phone", false)
 	result := func(st xmppclient.Stanza) {
 		c.send(t, fmt.Sprintf("<iq type='result' id='%s' to='%s' from='%s'/>", st.ID(), st.From(), comp))
 	}
 
 	// carol enables push and goes offline; alice calls her.
-	carol := login(ctx, t, home.Info(), "carol", "phone", false)
+	carol := s.login(t, "carol", "phone", false)
 	if err := carol.EnablePush(ctx, comp, "carolnode", map[string]string{"secret": "s"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := carol.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.Send(jmi(home.JID("carol"), "propose", "off1", audio)); err != nil {
-		t.Fatal(err)
-	}
+	s.send(t, alice, jmi(home.JID("carol"), "propose", "off1", audio))
 	pub := c.expect(t, "the publish for carol's offline propose", publishFor(home.Domain, "carolnode"))
 	capture(t, "ejabberd-servicelog-s2s-offline-publish.xml", pub)
 	result(pub)
@@ -438,30 +439,14 @@ func TestEjabberdFederatedServiceLog(t *testing.T) {
 	}
 
 	// bob's phone is hibernated: his session's receive hook copies it.
-	phone := login(ctx, t, home.Info(), "bob", "phone", true)
-	if err := phone.SendPresence(comp); err != nil {
-		t.Fatal(err)
-	}
-	c.expect(t, "bob's presence", presenceOf(phone.JID(), ""))
-	if err := phone.Ack(); err != nil {
-		t.Fatal(err)
-	}
-	mark := home.LogOffset()
-	if err := phone.Drop(); err != nil {
-		t.Fatal(err)
-	}
-	home.WaitForLog(t, mark, testenv.EjabberdHibernationLog, 10*time.Second)
-	if err := alice.Send(jmi(home.JID("bob"), "propose", "hib1", audio)); err != nil {
-		t.Fatal(err)
-	}
+	s.hibernate(t, s.login(t, "bob", "phone", true))
+	s.send(t, alice, jmi(home.JID("bob"), "propose", "hib1", audio))
 	st := c.expect(t, "the copy of hib1", jmiCopyOf(comp, "propose", "hib1", nil))
 	capture(t, "ejabberd-servicelog-s2s-hibernated-propose.xml", st)
 
 	// bob answers on his laptop: the send hook copies the proceed.
-	laptop := login(ctx, t, home.Info(), "bob", "laptop", false)
-	if err := laptop.Send(jmi(alice.JID(), "proceed", "hib1", "")); err != nil {
-		t.Fatal(err)
-	}
+	laptop := s.login(t, "bob", "laptop", false)
+	s.send(t, laptop, jmi(alice.JID(), "proceed", "hib1", ""))
 	st = c.expect(t, "the copy of bob's proceed", jmiCopyOf(comp, "proceed", "hib1", nil))
 	capture(t, "ejabberd-servicelog-s2s-proceed-full.xml", st)
 }
@@ -476,6 +461,10 @@ func TestEjabberdModuleLocalCalls(t *testing.T) {
 	defer cancel()
 	e := testenv.StartEjabberd(t, testenv.EjabberdOptions{Users: []string{"alice", "bob"}, JinglepushModule: true, ResumeTimeout: 2 * time.Second})
 	s := &callScenario{t: t, ctx: ctx, home: e, comp: e.ComponentDomain, undeliverable: "undeliverable@" + e.ComponentDomain, prefix: "ejabberd-mod"}
+	checkFilledIn(t, filepath.Join(e.Dir, "conf", "mod_jinglepush.yml"), e.ComponentDomain)
+	if jp := checkFilledIn(t, filepath.Join(e.Dir, "conf", "jinglepush.yml"), e.ComponentDomain); strings.Contains(jp, "mod_service_log:") {
+		t.Errorf("jinglepush.yml still loads mod_service_log next to mod_jinglepush:\n%s", jp)
+	}
 	s.c = dialComponent(t, e.Info())
 	alice := s.login(t, "alice", "phone", false)
 	bob := e.JID("bob")
