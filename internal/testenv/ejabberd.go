@@ -522,6 +522,25 @@ func (e *Ejabberd) Restart(t testing.TB) {
 	e.restart(t, "ejabberd", e.start)
 }
 
+// Eval evaluates the Erlang expression expr (without the final dot) in the
+// running node and returns the result as Erlang prints it (~p). A short-lived
+// hidden node does the call, the way ejabberdctl reaches the node (same
+// distribution port, no listening, no epmd); t fails if that does not work.
+func (e *Ejabberd) Eval(t testing.TB, expr string) string {
+	t.Helper()
+	probe := fmt.Sprintf(`{ok, T, _} = erl_scan:string(%s ++ "."), {ok, Es} = erl_parse:parse_exprs(T), `+
+		`case rpc:call('%s', erl_eval, exprs, [Es, []]) of {value, V, _} -> io:format("~p", [V]); Err -> io:format("rpc failed: ~p", [Err]) end, halt().`,
+		erlString(expr), e.Node)
+	out, err := runCommand(e.erl, "-noshell", "-hidden", "-sname", "probe-"+randomHex(4), "-setcookie", e.cookie,
+		"-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+		"-erl_epmd_port", strconv.Itoa(e.distPort), "-start_epmd", "false", "-dist_listen", "false",
+		"-eval", probe)
+	if err != nil || strings.HasPrefix(out, "rpc failed") {
+		t.Fatalf("testenv: eval %s on %s: %v\n%s", expr, e.Node, err, out)
+	}
+	return out
+}
+
 // ejabberdLogEntry matches the first line of an ejabberd log entry:
 // "2026-11-22 07:17:17.961538+00:00 [info] <0.124.0>@module:function/1:63 text".
 var ejabberdLogEntry = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\S* \[(\w+)\] `)
