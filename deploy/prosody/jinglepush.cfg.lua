@@ -1,6 +1,8 @@
 -- jinglepush — the Prosody side (Prosody 0.12 with prosody-modules, or 13).
 --
--- 1. Copy this file and jinglepush.pfw next to prosody.cfg.lua.
+-- 1. Copy this file and jinglepush.pfw next to prosody.cfg.lua, and
+--    mod_jinglepush_nobounce.lua into a folder of plugin_paths (Debian's
+--    prosody.cfg.lua names /usr/local/lib/prosody/modules).
 -- 2. Replace example.com (your users' domain), push.example.com (the
 --    component, xmpp.domain in config.toml) and the secret (xmpp.secret).
 -- 3. At the end of prosody.cfg.lua add:   Include "jinglepush.cfg.lua"
@@ -37,5 +39,11 @@ VirtualHost "example.com" {
 
 Component "push.example.com" {
 	component_secret = "change-me";  -- the same as xmpp.secret in jinglepush's config.toml
-	modules_enabled = { "privilege" }; -- mod_privilege must run on the component too
+	modules_enabled = {
+		"privilege";            -- mod_privilege must run on the component too
+		"jinglepush_nobounce";  -- mod_jinglepush_nobounce.lua from this folder, in a plugin_paths
+		                        -- folder (Debian: /usr/local/lib/prosody/modules): while jinglepush
+		                        -- is down, drops the firewall's copies instead of bouncing errors
+		                        -- to the callers (which breaks s2s streams to other servers)
+	};
 }

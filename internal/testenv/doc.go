@@ -6,6 +6,13 @@
 // Prosody and ejabberd both implement XMPPServer, so a scenario is written
 // once and runs on both.
 //
+// Servers given the same Federation talk to each other over s2s (dialback,
+// no TLS), each on its own loopback address (ProsodyOptions.Addr, any of
+// 127.0.0.0/8) and a free s2s port, without DNS and without /etc/hosts:
+// Prosody through a test module that answers mod_s2s's lookups, ejabberd
+// through the federation's own DNS server on 127.0.0.1. Ports are free ports
+// like every other listener's, so parallel tests never share one.
+//
 // Child processes run in their own process group, which is killed when the
 // test ends; on Linux they also get SIGKILL from the kernel if the test binary
 // dies first (Pdeathsig), so a crashed or timed-out run leaves no server

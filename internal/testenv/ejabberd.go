@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,16 @@ const (
 	ejabberdDeployConfig = "jinglepush.yml"
 	// ejabberdDeployPort is the component listener's port in the file.
 	ejabberdDeployPort = "port: 5347"
+	// ejabberdDeployModuleConfig loads mod_jinglepush, and
+	// ejabberdDeployModule is its source folder, which ejabberdctl
+	// module_install compiles.
+	ejabberdDeployModuleConfig = "mod_jinglepush.yml"
+	ejabberdDeployModule       = "mod_jinglepush"
+	// ejabberdServiceLog is the module of the operator file that
+	// mod_jinglepush replaces; the file tells operators to delete its lines.
+	ejabberdServiceLog = "mod_service_log:"
+	// ejabberdDeployIP is the component listener's address in the file.
+	ejabberdDeployIP = `ip: "127.0.0.1"`
 	// ejabberdNotifyOn is the mod_push option that 23.01 does not know; the
 	// file tells 23.01 operators to delete its line, and so does the harness.
 	ejabberdNotifyOn = "notify_on:"
@@ -56,9 +67,28 @@ type EjabberdOptions struct {
 	// and mod_push publishes from the archive hook instead of the offline
 	// one.
 	MAM bool
+	// Addr is the loopback address the c2s, component and s2s listeners
+	// bind; default 127.0.0.1. (The node's own distribution port stays on
+	// 127.0.0.1.)
+	Addr string
+	// Federation, if set, makes the server a member: s2s (dialback without
+	// TLS) on a free port of Addr, reaching the other members by domain
+	// through the federation's DNS server. Without it the server has no s2s
+	// listener.
+	Federation *Federation
+	// JinglepushModule installs deploy/ejabberd/mod_jinglepush the way
+	// ejabberd installs contributed modules (its sources under
+	// CONTRIB_MODULES_PATH/sources, `ejabberdctl module_install`, which
+	// compiles it in the running node), then restarts the node with
+	// mod_jinglepush.yml instead of jinglepush.yml's mod_service_log, as
+	// the files tell operators to. Without it: stock mod_service_log.
+	JinglepushModule bool
 }
 
 func (o EjabberdOptions) withDefaults() (EjabberdOptions, error) {
+	if err := addrDefault(&o.Addr); err != nil {
+		return o, err
+	}
 	err := accountDefaults(&o.Domain, &o.ComponentDomain, &o.Secret, &o.Password, o.Users)
 	return o, err
 }
@@ -152,30 +182,39 @@ func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
 	}
 	e.serverLog = serverLog{name: "ejabberd", path: e.LogPath}
 	makeDirs(t, dir, "conf", "spool", "logs")
-	// The names the node calls itself by stay on loopback.
-	if err := os.WriteFile(filepath.Join(dir, "conf", "inetrc"), []byte("{lookup, [file, native]}.\n{host, {127,0,0,1}, [\"localhost\"]}.\n"), 0o600); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
+	writeFile(t, filepath.Join(dir, "conf", "inetrc"), renderEjabberdInetrc(opts.Federation))
 	e.tailOnFailure(t)
 	start := time.Now()
-	startOnFreePorts(t, "ejabberd", 3, func(ports []int) error {
-		e.C2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		e.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+	addrs := []string{opts.Addr, opts.Addr, loopback}
+	if opts.Federation != nil {
+		addrs = append(addrs, opts.Addr)
+	}
+	var l listeners
+	startOnFreePorts(t, "ejabberd", addrs, func(ports []int) error {
+		l = listeners{c2s: ports[0], component: ports[1]}
+		e.C2SAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.c2s))
+		e.ComponentAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.component))
 		e.distPort = ports[2]
-		copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployConfig, filepath.Join(dir, "conf"), func(s string) string {
-			return editEjabberdDeployConfig(s, opts, ports[1], ejabberdHasNotifyOn(version))
-		})
-		files := map[string]string{
-			e.ConfigPath: renderEjabberdConfig(opts, filepath.Join(dir, "conf"), ports[0], Verbose()),
-			filepath.Join(dir, "conf", "ejabberdctl.cfg"): renderEjabberdctlConfig(e.Node, e.cookie, e.distPort),
-		}
-		for path, content := range files {
-			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		if opts.Federation != nil {
+			l.s2s = ports[3]
+			e.S2SAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.s2s))
+			if err := opts.Federation.join(opts.Domain, netip.MustParseAddrPort(e.S2SAddr), e); err != nil {
 				t.Fatalf("testenv: %v", err)
 			}
 		}
+		copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployConfig, filepath.Join(dir, "conf"), func(s string) string {
+			return editEjabberdDeployConfig(s, opts, l.component, ejabberdHasNotifyOn(version))
+		})
+		// With the module, the first start has neither mod_service_log nor
+		// mod_jinglepush: ejabberd refuses a module it cannot find, and
+		// module_install needs a running node.
+		writeFile(t, e.ConfigPath, renderEjabberdConfig(opts, l, e.includes(false), Verbose()))
+		writeFile(t, filepath.Join(dir, "conf", "ejabberdctl.cfg"), renderEjabberdctlConfig(e.Node, e.cookie, e.distPort))
 		return e.start()
 	})
+	if opts.JinglepushModule {
+		e.installModule(t, l)
+	}
 	t.Logf("testenv: ejabberd %s (node %s) ready in %v", version, e.Node, time.Since(start).Round(time.Millisecond))
 	for _, u := range opts.Users {
 		e.Register(t, u, opts.Password)
@@ -185,6 +224,44 @@ func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
 	}
 	return e
 }
+
+// includes lists the operator files ejabberd.yml includes, in order:
+// jinglepush.yml, and mod_jinglepush.yml once the module is installed.
+func (e *Ejabberd) includes(moduleInstalled bool) []string {
+	conf := filepath.Join(e.Dir, "conf")
+	files := []string{filepath.Join(conf, ejabberdDeployConfig)}
+	if moduleInstalled {
+		files = append(files, filepath.Join(conf, ejabberdDeployModuleConfig))
+	}
+	return files
+}
+
+// installModule installs mod_jinglepush as an operator does: its sources
+// into the contrib sources folder, `ejabberdctl module_install` on the
+// running node, then mod_jinglepush.yml included and a restart on the same
+// ports.
+func (e *Ejabberd) installModule(t testing.TB, l listeners) {
+	t.Helper()
+	src := filepath.Join(RepoRoot(t), ejabberdDeployDir, ejabberdDeployModule)
+	if err := os.CopyFS(filepath.Join(e.contribDir(), "sources", ejabberdDeployModule), os.DirFS(src)); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	Run(t, e.ctl, append(e.ctlArgs(), "module_install", ejabberdDeployModule)...)
+	beam := filepath.Join(e.contribDir(), ejabberdDeployModule, "ebin", ejabberdDeployModule+".beam")
+	if _, err := os.Stat(beam); err != nil {
+		t.Fatalf("testenv: module_install left no %s: %v\nlog:\n%s", beam, err, e.Log())
+	}
+	conf := filepath.Join(e.Dir, "conf")
+	copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployModuleConfig, conf, func(s string) string {
+		return fillPlaceholders(s, e.opts.Domain, e.opts.ComponentDomain, yamlString(e.opts.Secret))
+	})
+	writeFile(t, e.ConfigPath, renderEjabberdConfig(e.opts, l, e.includes(true), Verbose()))
+	e.Restart(t)
+}
+
+// contribDir is the node's CONTRIB_MODULES_PATH, where ejabberd keeps the
+// sources and the compiled code of contributed modules.
+func (e *Ejabberd) contribDir() string { return filepath.Join(e.Dir, "contrib") }
 
 // ejabberdInstall finds where Debian's ejabberd keeps its code (the ERL_LIBS
 // its ejabberdctl sets) and the version of the ejabberd application there.
@@ -221,30 +298,57 @@ func ejabberdHasNotifyOn(version string) bool {
 	return year > 23 || year == 23 && month >= 10
 }
 
-// editEjabberdDeployConfig fills in the operator file's placeholders and its
-// component port, and on ejabberd 23.01 deletes the notify_on line, as the
-// file's comments tell operators to.
-func editEjabberdDeployConfig(s string, o EjabberdOptions, componentPort int, notifyOn bool) string {
-	s = fillPlaceholders(s, o.Domain, o.ComponentDomain, yamlString(o.Secret))
-	s = strings.Replace(s, ejabberdDeployPort, "port: "+strconv.Itoa(componentPort), 1)
-	if !notifyOn {
-		var kept []string
-		for l := range strings.SplitSeq(s, "\n") {
-			if !strings.HasPrefix(strings.TrimSpace(l), ejabberdNotifyOn) {
-				kept = append(kept, l)
-			}
-		}
-		s = strings.Join(kept, "\n")
+// renderEjabberdInetrc writes the node's resolver configuration: the names
+// the node calls itself by stay on loopback, and with a federation the
+// federation's DNS server is the only nameserver (resolv.conf is not read),
+// so that ejabberd finds its peers and asks nobody else.
+func renderEjabberdInetrc(f *Federation) string {
+	s := "{lookup, [file, native]}.\n{host, {127,0,0,1}, [\"localhost\"]}.\n"
+	if f != nil {
+		dns := f.DNSAddr()
+		a := dns.Addr().As4()
+		s += fmt.Sprintf("{resolv_conf, []}.\n{nameserver, {%d,%d,%d,%d}, %d}.\n", a[0], a[1], a[2], a[3], dns.Port())
 	}
 	return s
 }
 
+// editEjabberdDeployConfig fills in the operator file's placeholders, its
+// component port and address, and on ejabberd 23.01 deletes the notify_on
+// line, as the file's comments tell operators to.
+func editEjabberdDeployConfig(s string, o EjabberdOptions, componentPort int, notifyOn bool) string {
+	s = fillPlaceholders(s, o.Domain, o.ComponentDomain, yamlString(o.Secret))
+	s = strings.Replace(s, ejabberdDeployPort, "port: "+strconv.Itoa(componentPort), 1)
+	if o.Addr != loopback {
+		s = strings.Replace(s, ejabberdDeployIP, "ip: "+yamlString(o.Addr), 1)
+	}
+	var kept []string
+	inServiceLog := false
+	for l := range strings.SplitSeq(s, "\n") {
+		trimmed := strings.TrimSpace(l)
+		indent := len(l) - len(strings.TrimLeft(l, " "))
+		switch {
+		case o.JinglepushModule && trimmed == ejabberdServiceLog:
+			inServiceLog = true
+			continue
+		case inServiceLog && trimmed != "" && indent > 2:
+			continue // the module's options
+		case !notifyOn && strings.HasPrefix(trimmed, ejabberdNotifyOn):
+			continue
+		}
+		inServiceLog = false
+		kept = append(kept, l)
+	}
+	return strings.Join(kept, "\n")
+}
+
 // renderEjabberdConfig writes the main ejabberd.yml: a loopback c2s
-// listener without TLS (PLAIN allowed), no s2s listener, the modules a
-// Debian installation loads that jinglepush relies on (mod_offline,
-// mod_stream_mgmt with Debian's resend_on_timeout), no traffic shapers, and
-// the operator file included at the end as its comments tell operators to.
-func renderEjabberdConfig(o EjabberdOptions, confDir string, c2sPort int, debug bool) string {
+// listener without TLS (PLAIN allowed), an s2s listener only with a
+// federation (dialback, no STARTTLS), the modules a Debian installation
+// loads that jinglepush relies on (mod_offline, mod_stream_mgmt with
+// Debian's resend_on_timeout), no traffic shapers, and the operator file
+// included at the end as its comments tell operators to (the includes, in
+// order).
+func renderEjabberdConfig(o EjabberdOptions, l listeners, includes []string, debug bool) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	level := "info"
@@ -257,12 +361,22 @@ func renderEjabberdConfig(o EjabberdOptions, confDir string, c2sPort int, debug 
 	w("  - %s", yamlString(o.Domain))
 	w("listen:")
 	w("  -")
-	w("    port: %d", c2sPort)
-	w("    ip: \"127.0.0.1\"")
+	w("    port: %d", l.c2s)
+	w("    ip: %s", yamlString(o.Addr))
 	w("    module: ejabberd_c2s")
 	w("    starttls: false")
 	w("    starttls_required: false")
 	w("    access: c2s")
+	if o.Federation != nil {
+		w("  -")
+		w("    port: %d", l.s2s)
+		w("    ip: %s", yamlString(o.Addr))
+		w("    module: ejabberd_s2s_in")
+		// Dialback authenticates servers without certificates.
+		w("s2s_use_starttls: false")
+		w("outgoing_s2s_families: [ipv4]")
+		w("outgoing_s2s_ipv4_address: %s", yamlString(o.Addr))
+	}
 	w("auth_method: internal")
 	w("acl:")
 	w("  local:")
@@ -276,6 +390,9 @@ func renderEjabberdConfig(o EjabberdOptions, confDir string, c2sPort int, debug 
 	for _, m := range []string{"mod_disco", "mod_roster", "mod_ping", "mod_carboncopy", "mod_offline"} {
 		w("  %s: {}", m)
 	}
+	if o.Federation != nil {
+		w("  mod_s2s_dialback: {}")
+	}
 	w("  mod_stream_mgmt:")
 	w("    resend_on_timeout: if_offline")
 	if o.ResumeTimeout > 0 {
@@ -286,7 +403,13 @@ func renderEjabberdConfig(o EjabberdOptions, confDir string, c2sPort int, debug 
 		w("    default: always")
 	}
 	w("include_config_file:")
-	w("  %s", yamlString(filepath.Join(confDir, ejabberdDeployConfig)))
+	if len(includes) == 1 {
+		w("  %s", yamlString(includes[0]))
+	} else {
+		for _, f := range includes {
+			w("  - %s", yamlString(f))
+		}
+	}
 	return b.String()
 }
 
@@ -322,6 +445,10 @@ func (e *Ejabberd) start() error {
 		"-kernel", "inet_dist_use_interface", "{127,0,0,1}",
 		"-erl_epmd_port", strconv.Itoa(e.distPort), "-start_epmd", "false",
 		"-mnesia", "dir", erlString(spool),
+		// Idle schedulers do not spin: on a machine shared by parallel
+		// tests that spinning burns CPU, and it would swamp the CPU time
+		// per stanza that benchmarks read.
+		"+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none",
 	}
 	args = append(append(append(args, "-ejabberd"), logOpts...), "-s", "ejabberd")
 	cmd := exec.Command(e.erl, args...)
@@ -333,16 +460,23 @@ func (e *Ejabberd) start() error {
 		"ERL_LIBS="+e.libs,
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 		"ERL_CRASH_DUMP_BYTES=0",
+		"CONTRIB_MODULES_PATH="+e.contribDir(),
 	)
 	proc, err := startProcess(e.t, "ejabberd", cmd)
 	if err != nil {
 		return err
 	}
-	c2sPort, compPort := e.ports()
+	c2sPort, compPort, s2sPort := e.ports()
+	addr := e.opts.Addr
+	want := []string{
+		"Start accepting TCP connections at " + addr + ":" + c2sPort + " for ejabberd_c2s",
+		"Start accepting TCP connections at " + addr + ":" + compPort + " for ejabberd_service",
+	}
+	if s2sPort != "" {
+		want = append(want, "Start accepting TCP connections at "+addr+":"+s2sPort+" for ejabberd_s2s_in")
+	}
 	err = waitReady(proc, startTimeout, func() error {
-		return listening(e.logFrom(offset), e.ServerInfo,
-			"Start accepting TCP connections at 127.0.0.1:"+c2sPort+" for ejabberd_c2s",
-			"Start accepting TCP connections at 127.0.0.1:"+compPort+" for ejabberd_service")
+		return listening(e.logFrom(offset), e.ServerInfo, want...)
 	})
 	if err != nil {
 		proc.Stop()
@@ -386,6 +520,25 @@ func (e *Ejabberd) Stop() { e.stop() }
 func (e *Ejabberd) Restart(t testing.TB) {
 	t.Helper()
 	e.restart(t, "ejabberd", e.start)
+}
+
+// Eval evaluates the Erlang expression expr (without the final dot) in the
+// running node and returns the result as Erlang prints it (~p). A short-lived
+// hidden node does the call, the way ejabberdctl reaches the node (same
+// distribution port, no listening, no epmd); t fails if that does not work.
+func (e *Ejabberd) Eval(t testing.TB, expr string) string {
+	t.Helper()
+	probe := fmt.Sprintf(`{ok, T, _} = erl_scan:string(%s ++ "."), {ok, Es} = erl_parse:parse_exprs(T), `+
+		`case rpc:call('%s', erl_eval, exprs, [Es, []]) of {value, V, _} -> io:format("~p", [V]); Err -> io:format("rpc failed: ~p", [Err]) end, halt().`,
+		erlString(expr), e.Node)
+	out, err := runCommand(e.erl, "-noshell", "-hidden", "-sname", "probe-"+randomHex(4), "-setcookie", e.cookie,
+		"-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+		"-erl_epmd_port", strconv.Itoa(e.distPort), "-start_epmd", "false", "-dist_listen", "false",
+		"-eval", probe)
+	if err != nil || strings.HasPrefix(out, "rpc failed") {
+		t.Fatalf("testenv: eval %s on %s: %v\n%s", expr, e.Node, err, out)
+	}
+	return out
 }
 
 // ejabberdLogEntry matches the first line of an ejabberd log entry:

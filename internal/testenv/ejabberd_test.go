@@ -34,6 +34,22 @@ func TestEditEjabberdDeployConfig(t *testing.T) {
 	}
 }
 
+// With mod_jinglepush the harness deletes the mod_service_log lines, as the
+// file tells operators to, and keeps everything else.
+func TestEditEjabberdDeployConfigModule(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(RepoRoot(t), ejabberdDeployDir, ejabberdDeployConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := EjabberdOptions{JinglepushModule: true, Addr: "127.0.0.3"}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := editEjabberdDeployConfig(string(src), o, 21001, true)
+	checkLacks(t, "operator file", got, "mod_service_log:", "loggers:")
+	checkContains(t, "operator file", got, "  mod_push:\n", "    notify_on: all\n", "    ip: \"127.0.0.3\"\n", "      push.localhost:\n")
+}
+
 func TestEjabberdHasNotifyOn(t *testing.T) {
 	for v, want := range map[string]bool{
 		"23.01-1":          false,
@@ -52,7 +68,7 @@ func TestEjabberdHasNotifyOn(t *testing.T) {
 
 func TestRenderEjabberdConfig(t *testing.T) {
 	o, _ := EjabberdOptions{ResumeTimeout: 1500 * time.Millisecond, MAM: true}.withDefaults()
-	cfg := renderEjabberdConfig(o, "/tmp/x/conf", 21000, false)
+	cfg := renderEjabberdConfig(o, listeners{c2s: 21000}, []string{"/tmp/x/conf/jinglepush.yml"}, false)
 	checkContains(t, "config", cfg,
 		"loglevel: info\n",
 		"hosts:\n  - \"localhost\"\n",
@@ -66,7 +82,7 @@ func TestRenderEjabberdConfig(t *testing.T) {
 	// refuses a duplicated module.
 	checkLacks(t, "config", cfg, "mod_push", "mod_service_log", "ejabberd_service", "mod_privilege", "shaper")
 	o.MAM, o.ResumeTimeout = false, 0
-	cfg = renderEjabberdConfig(o, "/tmp/x/conf", 21000, true)
+	cfg = renderEjabberdConfig(o, listeners{c2s: 21000}, []string{"/tmp/x/conf/jinglepush.yml"}, true)
 	if !strings.Contains(cfg, "loglevel: debug\n") || strings.Contains(cfg, "mod_mam") || strings.Contains(cfg, "resume_timeout") {
 		t.Errorf("debug, no MAM, default resume_timeout:\n%s", cfg)
 	}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -30,14 +31,24 @@ var (
 // reports that its port is taken.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	p, err := freePort()
+	return FreePortOn(t, loopback)
+}
+
+// FreePortOn is FreePort for another loopback address, such as 127.0.0.2
+// (all of 127.0.0.0/8 is loopback on Linux).
+func FreePortOn(t testing.TB, addr string) int {
+	t.Helper()
+	p, err := freePort(addr)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	return p
 }
 
-func freePort() (int, error) {
+// loopback is the address servers listen on unless told otherwise.
+const loopback = "127.0.0.1"
+
+func freePort(addr string) (int, error) {
 	lo, hi := portRange()
 	portsMu.Lock()
 	defer portsMu.Unlock()
@@ -46,14 +57,14 @@ func freePort() (int, error) {
 		if portsUsed[p] {
 			continue
 		}
-		if portFree(p) {
+		if portFree(addr, p) {
 			portsUsed[p] = true
 			return p, nil
 		}
 	}
 	// Fall back to a kernel-assigned port: racier, but better than nothing.
 	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 		if err != nil {
 			return 0, fmt.Errorf("no free port: %w", err)
 		}
@@ -64,11 +75,11 @@ func freePort() (int, error) {
 			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("no free port on 127.0.0.1")
+	return 0, fmt.Errorf("no free port on %s", addr)
 }
 
-func portFree(p int) bool {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+func portFree(addr string, p int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(p)))
 	if err != nil {
 		return false
 	}

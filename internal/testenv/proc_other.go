@@ -3,8 +3,10 @@
 package testenv
 
 import (
+	"errors"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 type signal int
@@ -21,4 +23,9 @@ func signalGroup(cmd *exec.Cmd, _ signal) {
 	if cmd.Process != nil {
 		_ = cmd.Process.Kill()
 	}
+}
+
+// CPUTime is only implemented on Linux.
+func (p *Process) CPUTime() (time.Duration, error) {
+	return 0, errors.New("testenv: CPU time of a process: Linux only")
 }

@@ -3,8 +3,10 @@
 package testenv
 
 import (
+	"errors"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 const (
@@ -21,4 +23,9 @@ func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
 		return
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, sig)
+}
+
+// CPUTime is only implemented on Linux.
+func (p *Process) CPUTime() (time.Duration, error) {
+	return 0, errors.New("testenv: CPU time of a process: Linux only")
 }

@@ -2,10 +2,12 @@ package testenv
 
 import (
 	"bufio"
+	_ "embed"
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,8 @@ const (
 	prosodyDeployDir    = "deploy/prosody"
 	prosodyDeployConfig = "jinglepush.cfg.lua"
 	prosodyDeployRules  = "jinglepush.pfw"
+	// prosodyDeployModule goes into a plugin_paths folder.
+	prosodyDeployModule = "mod_jinglepush_nobounce.lua"
 )
 
 // ProsodyHibernationLog is what Prosody 0.12 and 13 (mod_smacks) log, at
@@ -48,6 +52,18 @@ type ProsodyOptions struct {
 	// ExtraLua lines are added to the global section of prosody.cfg.lua,
 	// e.g. `push_notification_with_body = true`.
 	ExtraLua []string
+	// Addr is the loopback address all listeners bind; default 127.0.0.1.
+	// Servers of one Federation may share an address or use one each
+	// (127.0.0.2 and up are loopback too).
+	Addr string
+	// Federation, if set, makes the server a member: s2s (dialback without
+	// TLS) on a free port of Addr, reaching the other members by domain.
+	// Without it the server has no s2s at all.
+	Federation *Federation
+	// WithoutJinglepush leaves out the operator files: a plain server with
+	// no component (ComponentAddr and ComponentDomain stay empty), as the
+	// server of a caller on another domain is.
+	WithoutJinglepush bool
 }
 
 // Prosody is a Prosody server run for one test. It loads the operator files
@@ -106,20 +122,40 @@ func StartProsody(t testing.TB, opts ProsodyOptions) *Prosody {
 		opts:       opts,
 	}
 	p.serverLog = serverLog{name: "Prosody", path: p.LogPath}
-	makeDirs(t, dir, "data", "certs")
-	for _, name := range []string{prosodyDeployConfig, prosodyDeployRules} {
-		copyOperatorFile(t, prosodyDeployDir, name, dir, func(s string) string {
-			return fillPlaceholders(s, opts.Domain, opts.ComponentDomain, luaString(opts.Secret))
-		})
+	makeDirs(t, dir, "data", "certs", "plugins")
+	if opts.Federation != nil {
+		writeFile(t, filepath.Join(dir, "plugins", prosodyS2SModule+".lua"), prosodyS2SModuleSource)
+	}
+	if opts.WithoutJinglepush {
+		p.ComponentDomain, p.Secret = "", ""
+	} else {
+		for _, name := range []string{prosodyDeployConfig, prosodyDeployRules} {
+			copyOperatorFile(t, prosodyDeployDir, name, dir, func(s string) string {
+				return fillPlaceholders(s, opts.Domain, opts.ComponentDomain, luaString(opts.Secret))
+			})
+		}
+		copyOperatorFile(t, prosodyDeployDir, prosodyDeployModule, filepath.Join(dir, "plugins"), func(s string) string { return s })
 	}
 	p.tailOnFailure(t)
 	registered := false
-	startOnFreePorts(t, "prosody", 2, func(ports []int) error {
-		p.C2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		p.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
-		if err := os.WriteFile(p.ConfigPath, []byte(renderProsodyConfig(opts, dir, ports[0], ports[1], Verbose())), 0o600); err != nil {
-			t.Fatalf("testenv: %v", err)
+	addrs := []string{opts.Addr, opts.Addr}
+	if opts.Federation != nil {
+		addrs = append(addrs, opts.Addr)
+	}
+	startOnFreePorts(t, "prosody", addrs, func(ports []int) error {
+		l := listeners{c2s: ports[0], component: ports[1]}
+		p.C2SAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.c2s))
+		if !opts.WithoutJinglepush {
+			p.ComponentAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.component))
 		}
+		if opts.Federation != nil {
+			l.s2s = ports[2]
+			p.S2SAddr = net.JoinHostPort(opts.Addr, strconv.Itoa(l.s2s))
+			if err := opts.Federation.join(opts.Domain, netip.MustParseAddrPort(p.S2SAddr), p); err != nil {
+				t.Fatalf("testenv: %v", err)
+			}
+		}
+		writeFile(t, p.ConfigPath, renderProsodyConfig(opts, dir, l, Verbose()))
 		if !registered {
 			for _, u := range opts.Users {
 				p.Register(t, u, opts.Password)
@@ -135,14 +171,24 @@ func StartProsody(t testing.TB, opts ProsodyOptions) *Prosody {
 }
 
 func (o ProsodyOptions) withDefaults() (ProsodyOptions, error) {
+	if err := addrDefault(&o.Addr); err != nil {
+		return o, err
+	}
 	err := accountDefaults(&o.Domain, &o.ComponentDomain, &o.Secret, &o.Password, o.Users)
 	return o, err
 }
 
-// renderProsodyConfig writes the main config: loopback listeners on the
-// given ports, no TLS, no s2s, and the operator file included at the end as
-// its comments tell operators to do.
-func renderProsodyConfig(o ProsodyOptions, dir string, c2sPort, componentPort int, consoleLog bool) string {
+// The test's own Prosody module that points s2s at the federation's peers.
+const prosodyS2SModule = "mod_testenv_s2s"
+
+//go:embed mod_testenv_s2s.lua
+var prosodyS2SModuleSource string
+
+// renderProsodyConfig writes the main config: listeners on o.Addr and the
+// given ports, no TLS, s2s only with a federation (dialback, encryption not
+// required), and the operator file included at the end as its comments tell
+// operators to do.
+func renderProsodyConfig(o ProsodyOptions, dir string, l listeners, consoleLog bool) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("-- Generated by internal/testenv for one test run. Not a production config.")
@@ -152,23 +198,36 @@ func renderProsodyConfig(o ProsodyOptions, dir string, c2sPort, componentPort in
 	w("pidfile = %s", luaString(filepath.Join(dir, "prosody.pid")))
 	w("data_path = %s", luaString(filepath.Join(dir, "data")))
 	w("certificates = %s", luaString(filepath.Join(dir, "certs")))
-	w("plugin_paths = { }")
+	w("plugin_paths = { %s }", luaString(filepath.Join(dir, "plugins")))
 	w("log = {")
 	w("\t{ levels = { min = \"debug\" }, to = \"file\", filename = %s };", luaString(filepath.Join(dir, "prosody.log")))
 	if consoleLog {
 		w("\t{ levels = { min = \"debug\" }, to = \"console\" };")
 	}
 	w("}")
-	w("interfaces = { \"127.0.0.1\" }")
-	w("c2s_ports = { %d }", c2sPort)
-	w("component_interfaces = { \"127.0.0.1\" }")
-	w("component_ports = { %d }", componentPort)
-	w("modules_disabled = { \"s2s\" }")
+	addr := luaString(o.Addr)
+	w("interfaces = { %s }", addr)
+	w("c2s_ports = { %d }", l.c2s)
+	w("component_interfaces = { %s }", addr)
+	w("component_ports = { %d }", l.component)
+	modules := `"roster"; "saslauth"; "disco"; "ping";`
+	if o.Federation == nil {
+		w("modules_disabled = { \"s2s\" }")
+	} else {
+		// Dialback authenticates servers without certificates; nothing
+		// offers TLS (no mod_tls, no certificates), so none may be required.
+		w("s2s_interfaces = { %s }", addr)
+		w("s2s_ports = { %d }", l.s2s)
+		w("s2s_require_encryption = false")
+		w("s2s_secure_auth = false")
+		w("testenv_s2s_peers = %s", luaString(o.Federation.PeersFile))
+		modules += ` "dialback"; "testenv_s2s";`
+	}
 	w("c2s_require_encryption = false")
 	w("allow_unencrypted_plain_auth = true")
 	w("authentication = \"internal_plain\"")
 	w("storage = \"internal\"")
-	w("modules_enabled = { \"roster\"; \"saslauth\"; \"disco\"; \"ping\"; }")
+	w("modules_enabled = { %s }", modules)
 	if o.SmacksHibernation > 0 {
 		w("smacks_hibernation_time = %d", int(math.Ceil(o.SmacksHibernation.Seconds())))
 	}
@@ -177,8 +236,13 @@ func renderProsodyConfig(o ProsodyOptions, dir string, c2sPort, componentPort in
 	}
 	w("")
 	w("VirtualHost %s", luaString(o.Domain))
-	w("")
-	w("Include %s", luaString(prosodyDeployConfig))
+	if o.WithoutJinglepush {
+		// What a caller's client expects of its server.
+		w("\tmodules_enabled = { \"smacks\"; \"carbons\"; \"mam\"; }")
+	} else {
+		w("")
+		w("Include %s", luaString(prosodyDeployConfig))
+	}
 	return b.String()
 }
 
@@ -190,7 +254,14 @@ func (p *Prosody) start() error {
 	if err != nil {
 		return err
 	}
-	c2sPort, compPort := p.ports()
+	c2sPort, compPort, s2sPort := p.ports()
+	want := []string{"Activated service 'c2s' on [" + p.opts.Addr + "]:" + c2sPort}
+	if compPort != "" {
+		want = append(want, "Activated service 'component' on ["+p.opts.Addr+"]:"+compPort)
+	}
+	if s2sPort != "" {
+		want = append(want, "Activated service 's2s' on ["+p.opts.Addr+"]:"+s2sPort)
+	}
 	err = waitReady(proc, startTimeout, func() error {
 		// Prosody keeps running when it cannot bind a port, and a dial
 		// would then reach whoever holds it: trust the log first.
@@ -198,9 +269,7 @@ func (p *Prosody) start() error {
 		if strings.Contains(log, "Failed to open server port") {
 			return permanentError{errPortTaken}
 		}
-		return listening(log, p.ServerInfo,
-			"Activated service 'c2s' on [127.0.0.1]:"+c2sPort,
-			"Activated service 'component' on [127.0.0.1]:"+compPort)
+		return listening(log, p.ServerInfo, want...)
 	})
 	if err != nil {
 		proc.Stop()

@@ -26,7 +26,7 @@ type rawComponent struct {
 	held []xmppclient.Stanza
 }
 
-func dialComponent(t *testing.T, info testenv.ServerInfo) *rawComponent {
+func dialComponent(t testing.TB, info testenv.ServerInfo) *rawComponent {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", info.ComponentAddr, 5*time.Second)
 	if err != nil {
@@ -139,26 +139,10 @@ func copyOf(to, callID string, got *callCopy) func(xmppclient.Stanza) bool {
 	}
 }
 
-// jingleCopyOf matches the copy of a forwarded Jingle IQ with sid sent to
-// the JID to.
+// jingleCopyOf matches the copy of a forwarded Jingle session-initiate
+// with sid sent to the JID to.
 func jingleCopyOf(to, sid string) func(xmppclient.Stanza) bool {
-	return func(st xmppclient.Stanza) bool {
-		var c struct {
-			Forwarded struct {
-				IQ struct {
-					Jingle *struct {
-						Action string `xml:"action,attr"`
-						SID    string `xml:"sid,attr"`
-					} `xml:"urn:xmpp:jingle:1 jingle"`
-				} `xml:"jabber:client iq"`
-			} `xml:"urn:xmpp:forward:0 forwarded"`
-		}
-		if st.Name.Local != "message" || st.To() != to || st.Unmarshal(&c) != nil {
-			return false
-		}
-		j := c.Forwarded.IQ.Jingle
-		return j != nil && j.SID == sid && j.Action == "session-initiate"
-	}
+	return jingleCopy(to, "session-initiate", sid)
 }
 
 func sessionInitiate(to, sid string) string {

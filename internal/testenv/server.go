@@ -39,6 +39,9 @@ type ServerInfo struct {
 	C2SAddr string
 	// ComponentAddr is the XEP-0114 component listener, host:port.
 	ComponentAddr string
+	// S2SAddr is the server-to-server listener, host:port, when the server
+	// is a member of a Federation; empty otherwise (no s2s at all).
+	S2SAddr string
 	// Domain is the users' domain (VirtualHost).
 	Domain string
 	// ComponentDomain is jinglepush's component JID.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,7 +95,7 @@ func tail(path string, n int64) string {
 }
 
 // listening reports whether the server of info is ready: its log holds
-// every line of wantLog (what it logs once it listens), and both its
+// every line of wantLog (what it logs once it listens), and all its
 // listeners accept TCP connections.
 func listening(log string, info ServerInfo, wantLog ...string) error {
 	for _, s := range wantLog {
@@ -102,7 +103,10 @@ func listening(log string, info ServerInfo, wantLog ...string) error {
 			return fmt.Errorf("log has no %q yet", s)
 		}
 	}
-	for _, addr := range []string{info.C2SAddr, info.ComponentAddr} {
+	for _, addr := range []string{info.C2SAddr, info.ComponentAddr, info.S2SAddr} {
+		if addr == "" {
+			continue
+		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return err
@@ -112,11 +116,27 @@ func listening(log string, info ServerInfo, wantLog ...string) error {
 	return nil
 }
 
-// ports returns the port numbers of i's two listeners.
-func (i ServerInfo) ports() (c2s, component string) {
+// ports returns the port numbers of i's listeners; s2s is empty without
+// federation.
+func (i ServerInfo) ports() (c2s, component, s2s string) {
 	_, c2s, _ = net.SplitHostPort(i.C2SAddr)
 	_, component, _ = net.SplitHostPort(i.ComponentAddr)
-	return c2s, component
+	_, s2s, _ = net.SplitHostPort(i.S2SAddr)
+	return c2s, component, s2s
+}
+
+// listeners are the ports a server is started on; s2s is zero without
+// federation.
+type listeners struct {
+	c2s, component, s2s int
+}
+
+// writeFile writes a file only the test's user may read, or fails the test.
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
 }
 
 // makeDirs creates the directories names in dir.
@@ -129,14 +149,15 @@ func makeDirs(t testing.TB, dir string, names ...string) {
 	}
 }
 
-// startOnFreePorts calls start with n fresh loopback ports until it does not
-// report errPortTaken, three times at most. Any other error fails the test.
-func startOnFreePorts(t testing.TB, name string, n int, start func(ports []int) error) {
+// startOnFreePorts calls start with fresh ports, one free on each of the
+// loopback addresses addrs, until it does not report errPortTaken, three
+// times at most. Any other error fails the test.
+func startOnFreePorts(t testing.TB, name string, addrs []string, start func(ports []int) error) {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		ports := make([]int, n)
-		for i := range ports {
-			ports[i] = FreePort(t)
+		ports := make([]int, len(addrs))
+		for i, addr := range addrs {
+			ports[i] = FreePortOn(t, addr)
 		}
 		err := start(ports)
 		if err == nil {
@@ -147,6 +168,21 @@ func startOnFreePorts(t testing.TB, name string, n int, start func(ports []int) 
 		}
 		t.Logf("testenv: %s: %v; retrying on other ports", name, err)
 	}
+}
+
+// addrDefault fills in and checks a server's listening address: 127.0.0.1
+// by default, and only loopback (all traffic of the tests stays on
+// 127.0.0.0/8).
+func addrDefault(addr *string) error {
+	if *addr == "" {
+		*addr = loopback
+	}
+	a, err := netip.ParseAddr(*addr)
+	if err != nil || !a.Is4() || !a.IsLoopback() {
+		return fmt.Errorf("address %q: use an IPv4 loopback address (127.0.0.0/8)", *addr)
+	}
+	*addr = a.String()
+	return nil
 }
 
 // accountDefaults fills in and checks the options Prosody and ejabberd share:
@@ -234,6 +270,18 @@ func (r *running) set(p *Process) {
 	r.mu.Lock()
 	r.proc = p
 	r.mu.Unlock()
+}
+
+// CPUTime returns the CPU time the server's process has used since it
+// started (Linux only): see Process.CPUTime.
+func (r *running) CPUTime() (time.Duration, error) {
+	r.mu.Lock()
+	p := r.proc
+	r.mu.Unlock()
+	if p == nil {
+		return 0, errors.New("testenv: the server is not running")
+	}
+	return p.CPUTime()
 }
 
 func (r *running) stop() {

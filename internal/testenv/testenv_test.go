@@ -89,7 +89,7 @@ func TestProsodyOptionsDefaults(t *testing.T) {
 
 func TestRenderProsodyConfig(t *testing.T) {
 	o, _ := ProsodyOptions{SmacksHibernation: 1500 * time.Millisecond, ExtraLua: []string{"push_max_errors = 3"}}.withDefaults()
-	cfg := renderProsodyConfig(o, "/tmp/x", 21000, 21001, false)
+	cfg := renderProsodyConfig(o, "/tmp/x", listeners{c2s: 21000, component: 21001}, false)
 	checkContains(t, "config", cfg,
 		`c2s_ports = { 21000 }`,
 		`component_ports = { 21001 }`,
