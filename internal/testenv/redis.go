@@ -94,7 +94,7 @@ func newRedis(t testing.TB, name, bin, dir string, opts RedisOptions) *Redis {
 // taken, three times at most.
 func (r *Redis) startOnFreePort(t testing.TB) {
 	t.Helper()
-	startOnFreePorts(t, r.name, 1, func(ports []int) error {
+	startOnFreePorts(t, r.name, []string{loopback}, func(ports []int) error {
 		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		return r.start()
 	})

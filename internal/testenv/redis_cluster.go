@@ -128,7 +128,7 @@ func (c *RedisCluster) startNode(t testing.TB, bin string, i int) *ClusterNode {
 		"--repl-diskless-sync-delay", "0",
 	)
 	node := &ClusterNode{Redis: r}
-	startOnFreePorts(t, name, 2, func(ports []int) error {
+	startOnFreePorts(t, name, []string{loopback, loopback}, func(ports []int) error {
 		// A failed attempt may have written nodes.conf with its ports.
 		_ = os.Remove(filepath.Join(r.Dir, "nodes.conf"))
 		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -151,13 +150,6 @@ func StartRedisSentinel(t testing.TB, opts SentinelOptions) *RedisSentinel {
 	}
 	s.WaitHealthy(t)
 	return s
-}
-
-func writeFile(t testing.TB, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
 }
 
 // SentinelAddrs returns the sentinels' addresses, for a client such as
