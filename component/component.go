@@ -163,7 +163,12 @@ func (c *Component) Run(ctx context.Context) error {
 			bo.Reset()
 		}
 		wait := bo.NextBackOff()
-		c.log.Warn("component stream down, reconnecting", "error", err, "in", wait.Round(time.Millisecond))
+		if strings.Contains(err.Error(), "component: standby") {
+			// A standby asks again soon: the takeover time is this wait.
+			wait = c.cfg.ReconnectMin
+		} else {
+			c.log.Warn("component stream down, reconnecting", "error", err, "in", wait.Round(time.Millisecond))
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -207,6 +212,15 @@ func (c *Component) session(ctx context.Context) (up bool, err error) {
 	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
 		var se stream.Error
+		if errors.As(err, &se) && se.Err == "conflict" {
+			// Prosody takes one connection per component: another process
+			// holds it, and this one waits to take over.
+			c.m.connects.WithLabelValues("standby").Inc()
+			if c.limited.first("standby") {
+				c.log.Info("another process holds the component connection: waiting as a hot standby", "server", c.cfg.Server, "domain", c.cfg.Domain)
+			}
+			return false, fmt.Errorf("component: standby: %w", err)
+		}
 		if errors.As(err, &se) {
 			c.m.connects.WithLabelValues("refused").Inc()
 			c.log.Error("server refused the component: check xmpp.domain and xmpp.secret against the server's component settings",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,8 +56,8 @@ func benchStore(b *testing.B, n int) (*Store, []string) {
 	store := NewStore(rdb, "bench:", StoreOptions{TraceTTL: 10 * time.Minute})
 	d := DefaultConfig()
 	store.setPolicy(policy{ring: d.RingTimeout, grace: d.Grace, stale: d.StaleAfter, window: d.PublishWindow,
-		lease: d.Lease, deviceTTL: d.DeviceTTL, wakeOnPublish: true, maxRinging: d.MaxRinging, maxPerDomain: d.MaxRemoteDomain,
-		pairPerMinute: d.PairPerMinute, callerPerMinute: 1 << 20, domainPerMinute: 1 << 20})
+		lease: d.Lease, deviceTTL: d.DeviceTTL, wakeOnPublish: true,
+		pairPerMinute: 0, callerPerMinute: 0, domainPerMinute: 0})
 	ctx := context.Background()
 	if err := store.LoadScripts(ctx); err != nil {
 		b.Fatal(err)
@@ -83,4 +84,59 @@ func benchProposal(accounts []string, i int, tag string) proposal {
 		account: accounts[i%len(accounts)], caller: caller, id: tag + strconv.Itoa(i),
 		from: caller + "/phone", media: []string{"audio"}, attempt: newAttempt(), source: "deliver",
 	}
+}
+
+// BenchmarkPublishUnderRingingCalls is a XEP-0357 publish for a callee with
+// 5,000 calls ringing (limits off: what a flood could leave without them).
+// It reports the publish script's own time inside Redis (commandstats), the
+// figure that blocks every other client: a publish only looks at the
+// account's newest calls, so it does not grow with the calls ringing.
+func BenchmarkPublishUnderRingingCalls(b *testing.B) {
+	store, accounts := benchStore(b, 1)
+	ctx := context.Background()
+	account := accounts[0]
+	for i := range 5000 {
+		p := benchProposal(accounts, i, "flood")
+		p.account = account
+		if _, err := store.propose(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n, _ := store.rdb.HLen(ctx, store.keys.ringing(account)).Result(); n != 5000 {
+		b.Fatalf("%d calls ringing, want 5000", n)
+	}
+	devices, err := store.Devices(ctx, account)
+	if err != nil || len(devices) == 0 {
+		b.Fatal("no device", err)
+	}
+	d := devices[0]
+	_, random, _ := parseNode(d.Node)
+	usec := func() (calls, us float64) {
+		info, _ := store.rdb.Info(ctx, "commandstats").Result()
+		for _, line := range strings.Split(info, "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha:"); ok {
+				for _, kv := range strings.Split(rest, ",") {
+					k, v, _ := strings.Cut(kv, "=")
+					f, _ := strconv.ParseFloat(v, 64)
+					switch k {
+					case "calls":
+						calls = f
+					case "usec":
+						us = f
+					}
+				}
+			}
+		}
+		return calls, us
+	}
+	b.ResetTimer()
+	c0, u0 := usec()
+	for range b.N {
+		if _, err := store.publish(ctx, account, random, d.Secret, true, 0, "{}", newAttempt()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	c1, u1 := usec()
+	b.ReportMetric((u1-u0)/(c1-c0), "redis-µs/publish")
 }

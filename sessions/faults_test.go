@@ -245,3 +245,5 @@ func TestRingTimeFromArrival(t *testing.T) {
 		t.Errorf("call created %v, deadline %v; want %v and %v", res.call.Created, res.call.Deadline, arrived, want)
 	}
 }
+
+func slogTo(w *lockedBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -25,6 +25,7 @@ import (
 //	pub:<account>          hash   device → unix ms of a publish no call claimed yet
 //	held:<account>         hash   device → a message alert held for publish_hold
 //	r:<account>            hash   ringing call ref → ring deadline
+//	rw:<account>           hash   the same, for the calls that woke a device (what limits count)
 //	rc:<account>           list   the account's newest calls (refs), for publishes
 //	l:<account>            string a counter of the account's calls
 //	c:<account>/<ref>      hash   one call: state, times, from, media, and w:<device> wake marks

@@ -57,6 +57,8 @@ type stackOptions struct {
 	wakeOnPublish *bool         // default: the server guide's (Prosody off, ejabberd on)
 	servedDomains []string      // default: the server's domain
 	callsTOML     string        // more [calls] keys
+	xmppTOML      string        // more [xmpp] keys
+	redis         *testenv.Redis // a Redis of the scenario's own (for faults), instead of the shared one
 	extraTOML     string
 }
 
@@ -114,6 +116,10 @@ func newStack(t *testing.T, srv *servers, opts stackOptions) *stack {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "AuthKey_KEY1234567.p8")
 	writeP8(t, keyFile)
+	redisAddr := srv.redis.Addr
+	if opts.redis != nil {
+		redisAddr = opts.redis.Addr
+	}
 	cfg := fmt.Sprintf(`
 [xmpp]
 server = %q
@@ -122,6 +128,7 @@ secret = %q
 served_domains = %s
 reconnect_min = "50ms"
 reconnect_max = "500ms"
+%s
 
 [redis]
 addrs = [%q]
@@ -148,8 +155,8 @@ listen = %q
 
 [log]
 level = "debug"
-%s`, info.ComponentAddr, info.ComponentDomain, info.Secret, tomlList(served),
-		srv.redis.Addr, s.prefix, s.apns.URL, s.apns.CAFile, bundleID, keyFile,
+%s`, info.ComponentAddr, info.ComponentDomain, info.Secret, tomlList(served), opts.xmppTOML,
+		redisAddr, s.prefix, s.apns.URL, s.apns.CAFile, bundleID, keyFile,
 		opts.ringTimeout.String(), opts.staleAfter.String(), wake, opts.callsTOML, s.http, opts.extraTOML)
 	s.cfgPath = filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {

@@ -12,6 +12,7 @@ local timer = 'c\n' .. ACCT .. '\n' .. ref
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
   redis.call('HDEL', key('r'), ref)
+  redis.call('HDEL', key('rw'), ref)
   done_timer(timer)
   return {ST.unknown}
 end
@@ -28,6 +29,7 @@ if ARGV[7] == '1' and NOW < tonumber(call[2]) then
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[6], 'ended', NOW)
 redis.call('HDEL', key('r'), ref)
+redis.call('HDEL', key('rw'), ref)
 done_timer(timer)
 
 local out = {ST.ended_now, call[1], call[2], call[3], call[4], call[5], redis.call('HGET', KEYS[2], ACCT) or ''}

@@ -106,3 +106,12 @@ local function done_timer(member)
   redis.call('ZREM', BASE .. 't', member)
   redis.call('HDEL', BASE .. 'ta', member)
 end
+
+-- ringing_on_phones marks a call as ringing on the account's phones (it
+-- woke a device): the per-callee limits count those calls, not the ones
+-- that only reached clients that were online.
+local function ringing_on_phones(ref, deadline)
+  local k = key('rw')
+  redis.call('HSET', k, ref, deadline)
+  redis.call('PEXPIRE', k, math.max(redis.call('PTTL', k), tonumber(deadline) - NOW + 60000))
+end

@@ -43,11 +43,12 @@ local function refuse(reason)
 end
 
 -- limit tells why a new call may not ring, or nil: one ringing call per
--- caller and callee, a handful per callee and fewer per remote domain, a
--- few wakes a minute per caller and callee.
+-- caller and callee, a handful per callee and fewer per remote domain (of
+-- the calls that woke a phone), a few wakes a minute per caller and
+-- callee.
 local function limit()
   local max_ringing, max_domain, per_minute = tonumber(ARGV[20]), tonumber(ARGV[21]), tonumber(ARGV[22])
-  local rkey = key('r')
+  local rkey = key('rw')
   local ringing = redis.call('HGETALL', rkey)
   local live, same_domain = 0, 0
   local domain = string.match(caller, '@(.*)$') or caller
@@ -210,6 +211,7 @@ for _, d in ipairs(list) do
 end
 if #marks > 0 then
   redis.call('HSET', ckey, unpack(marks))
+  ringing_on_phones(ref, deadline)
 end
 if #consumed > 0 then
   redis.call('HDEL', key('pub'), unpack(consumed))

@@ -43,6 +43,7 @@ for _, ref in ipairs(redis.call('LRANGE', key('rc'), 0, 7)) do
     if ARGV[7] == '1' and kind and redis.call('HEXISTS', ckey, 'w:' .. dev) == 0 then
       redis.call('HSET', ckey, 'w:' .. dev, kind .. ':p:' .. attempt)
       redis.call('ZADD', BASE .. 't', NOW + tonumber(ARGV[13]), lease_member(ref, dev))
+      ringing_on_phones(ref, c[2])
       trace(ref, 'seen publish ' .. dev .. '=' .. kind .. ':' .. ST.publish)
       out[#out + 1] = ref
       out[#out + 1] = kind

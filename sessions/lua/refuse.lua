@@ -10,6 +10,7 @@ if redis.call('HGET', KEYS[1], 'state') ~= ST.ringing then
 end
 redis.call('HSET', KEYS[1], 'state', ST.refused, 'reason', ARGV[6])
 redis.call('HDEL', key('r'), ref)
+redis.call('HDEL', key('rw'), ref)
 done_timer('c\n' .. ACCT .. '\n' .. ref)
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
