@@ -47,6 +47,9 @@ type Config struct {
 	QueueSize     int           // items per queue [1024]
 	MaxStanzaSize int           // larger stanzas are skipped [65536]
 	LogXML        bool          // log every stanza at debug level
+	// Rosters, if set, reads users' rosters through this component's
+	// stream (XEP-0356), for sessions.Rosters.
+	Rosters *Rosters
 	// DrainTimeout bounds how long stopping waits for the queued stanzas
 	// to be handled; the rest are dropped and counted.
 	DrainTimeout time.Duration
@@ -131,6 +134,9 @@ func New(cfg Config, backend Backend, log *slog.Logger, reg prometheus.Registere
 		c.queues[i] = make(chan work, cfg.QueueSize)
 	}
 	c.drain, c.drainStop = context.WithCancel(context.Background())
+	if cfg.Rosters != nil {
+		cfg.Rosters.attach(c)
+	}
 	c.m = newMetrics(reg, c.queueLength, func() float64 { return float64(c.unfinished.Load()) }, c.connected.Load)
 	return c, nil
 }

@@ -136,7 +136,16 @@ func (c *Component) handleIQ(st *stream_, raw []byte) {
 	switch iq.Type {
 	case stanza.GetIQ, stanza.SetIQ:
 	default:
-		return // answers to IQs we never sent, or errors about our replies
+		// An answer to one of our roster reads, or to nothing we sent (an
+		// error about one of our replies).
+		if c.cfg.Rosters != nil {
+			c.cfg.Rosters.deliver(iq.ID, raw)
+		}
+		return
+	}
+	if iq.Type == stanza.SetIQ && iq.PayloadName.Space == jingle.NSRoster && c.cfg.Rosters != nil {
+		c.rosterPush(st, iq, raw)
+		return
 	}
 	c.m.iqs.WithLabelValues(iq.Payload.String()).Inc()
 	switch iq.Payload {
@@ -169,6 +178,19 @@ func (c *Component) handleIQ(st *stream_, raw []byte) {
 	default:
 		c.replyErrorNow(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
 	}
+}
+
+// rosterPush applies a roster push for one of the served users (XEP-0356
+// servers may send them to a component granted roster access) and answers
+// it.
+func (c *Component) rosterPush(st *stream_, iq jingle.IQ, raw []byte) {
+	ro, err := jingle.ParseRoster(raw)
+	if err != nil || !c.served[ro.Account.Domainpart()] {
+		c.replyErrorNow(st, iq.IQ, stanza.Error{Type: stanza.Cancel, Condition: stanza.Forbidden})
+		return
+	}
+	c.cfg.Rosters.push(ro)
+	c.replyNow(st, iq.Result(nil))
 }
 
 // isServer reports whether j is the bare domain of a served domain.

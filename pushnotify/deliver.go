@@ -2,6 +2,7 @@ package pushnotify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -371,6 +372,24 @@ func (s *Sender) logDryRun(j *job) {
 		"apns_expiration", exp,
 		"apns_collapse_id", n.CollapseID,
 		"environment", n.Environment,
-		"payload", string(n.Payload),
+		"payload", s.logPayload(n.Payload),
 	)
+}
+
+// logPayload is a body as a log shows it: without what a message said or
+// who sent it, unless Config.LogBodies asks for them.
+func (s *Sender) logPayload(p []byte) string {
+	if s.cfg.LogBodies {
+		return string(p)
+	}
+	var b bodyJSON
+	if err := json.Unmarshal(p, &b); err != nil || b.Message == nil {
+		return string(p) // a call's push: nothing a user wrote
+	}
+	const hidden = "<not logged: apns.log_bodies>"
+	b.Message = &messageJSON{Sender: hidden, Body: hidden}
+	if b.APS.Alert != nil {
+		b.APS.Alert = &alertJSON{Title: hidden, Body: hidden}
+	}
+	return string(encode(b))
 }

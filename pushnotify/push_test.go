@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jinglepush/jinglepush/internal/testenv"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
@@ -98,6 +99,21 @@ func TestMetricsLint(t *testing.T) {
 	} {
 		if !names[want] {
 			t.Errorf("no %s", want)
+		}
+	}
+}
+
+// Dry-run logs leave out what a message said and who sent it, unless
+// asked; call pushes are logged whole.
+func TestDryRunLogsNoBodies(t *testing.T) {
+	for _, bodies := range []bool{false, true} {
+		h := start(t, nil, Config{DryRun: true, LogBodies: bodies})
+		h.push(t, Notification{Kind: KindAlert, Token: "aa", BundleID: "com.example.chat",
+			Payload: MessagePayload("bob@example.com", "alice@example.com", "meet at noon", "New message")})
+		testenv.Eventually(t, waitLong, func() bool { return strings.Contains(h.logs.String(), "push (dry run)") }, "the dry run's log")
+		logs := h.logs.String()
+		if leaked := strings.Contains(logs, "meet at noon") || strings.Contains(logs, "alice@example.com"); leaked != bodies {
+			t.Errorf("log_bodies %v: the message's text or sender logged: %v\n%s", bodies, leaked, logs)
 		}
 	}
 }

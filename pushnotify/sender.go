@@ -44,7 +44,10 @@ type Config struct {
 	Endpoint string         // replaces Apple's hosts for both environments (tests, proxies)
 	RootCAs  *x509.CertPool // trusted CAs; nil: the system's
 	DryRun   bool           // log pushes instead of sending them
-	Workers  int            // senders: requests in flight at most [16]
+	// LogBodies lets dry-run logs show what a message said and who sent
+	// it; otherwise they are left out.
+	LogBodies bool
+	Workers   int // senders: requests in flight at most [16]
 	// QueueSize bounds the pushes accepted and not yet being sent: waiting
 	// for a sender or for their next attempt [10000].
 	QueueSize       int

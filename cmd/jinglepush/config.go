@@ -69,6 +69,7 @@ type APNsConfig struct {
 	Endpoint    string        `mapstructure:"endpoint"` // "": Apple's host for each device's environment
 	CAFile      string        `mapstructure:"ca_file"`
 	DryRun      bool          `mapstructure:"dry_run"`
+	LogBodies   bool          `mapstructure:"log_bodies"` // dry-run logs show messages' text and sender
 	Workers     int           `mapstructure:"workers"`
 	QueueSize   int           `mapstructure:"queue_size"`
 	MaxInflight int           `mapstructure:"max_inflight"` // requests per connection
@@ -110,6 +111,7 @@ type CallsConfig struct {
 	// Limits on new calls; 0 (false) turns one off.
 	RingFrom              string        `mapstructure:"ring_from"`              // anyone | contacts
 	StrangerAlertWindow   time.Duration `mapstructure:"stranger_alert_window"`  // a stranger's missed-call alert, once per caller and window
+	RosterTTL             time.Duration `mapstructure:"roster_ttl"`             // how long a roster read for ring_from = contacts is kept
 	OneCallPerCaller      bool          `mapstructure:"one_call_per_caller"`    // a caller's newer call to a callee whose phone rings is refused
 	MaxRinging            int           `mapstructure:"max_ringing"`            // calls ringing at once per callee
 	MaxRingingPerDomain   int           `mapstructure:"max_ringing_per_domain"` // of those, from one remote domain
@@ -184,6 +186,7 @@ func defaults() Config {
 
 			RingFrom:              sess.RingFrom,
 			StrangerAlertWindow:   sess.StrangerWindow,
+			RosterTTL:             2 * time.Minute,
 			OneCallPerCaller:      sess.OnePerCaller,
 			MaxRinging:            sess.MaxRinging,
 			MaxRingingPerDomain:   sess.MaxRemoteDomain,

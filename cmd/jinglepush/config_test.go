@@ -152,6 +152,7 @@ func TestDefaults(t *testing.T) {
 
 			RingFrom:              "anyone",
 			StrangerAlertWindow:   10 * time.Minute,
+			RosterTTL:             2 * time.Minute,
 			OneCallPerCaller:      true,
 			MaxRinging:            4,
 			MaxRingingPerDomain:   2,
@@ -209,6 +210,7 @@ func TestEveryKey(t *testing.T) {
 		APNs: APNsConfig{
 			Endpoint:    "https://apns.test:8443",
 			CAFile:      file("ca.pem"),
+			LogBodies:   true,
 			Workers:     4,
 			QueueSize:   100,
 			MaxInflight: 10,
@@ -243,6 +245,7 @@ func TestEveryKey(t *testing.T) {
 			FailOpenAfter:       time.Second,
 			RingFrom:            "contacts",
 			StrangerAlertWindow: time.Hour,
+			RosterTTL:           time.Minute,
 			MaxRingingPerDomain: 1,
 			CallerPerMinute:     5,
 		},

@@ -351,6 +351,7 @@ func (c CallsConfig) check(p *problems) {
 	}
 	p.oneOf("calls.ring_from", c.RingFrom, sessions.RingFromAnyone, sessions.RingFromContacts)
 	p.positive("calls.stranger_alert_window", c.StrangerAlertWindow)
+	p.positive("calls.roster_ttl", c.RosterTTL)
 	for _, l := range []struct {
 		key string
 		n   int

@@ -51,13 +51,13 @@ type servers struct {
 
 // stackOptions vary the jinglepush config of a scenario.
 type stackOptions struct {
-	ringTimeout   time.Duration // default 20s
-	staleAfter    time.Duration // default 30s
-	process       bool          // run the built binary in a child process
-	wakeOnPublish *bool         // default: the server guide's (Prosody off, ejabberd on)
-	servedDomains []string      // default: the server's domain
-	callsTOML     string        // more [calls] keys
-	xmppTOML      string        // more [xmpp] keys
+	ringTimeout   time.Duration  // default 20s
+	staleAfter    time.Duration  // default 30s
+	process       bool           // run the built binary in a child process
+	wakeOnPublish *bool          // default: the server guide's (Prosody off, ejabberd on)
+	servedDomains []string       // default: the server's domain
+	callsTOML     string         // more [calls] keys
+	xmppTOML      string         // more [xmpp] keys
 	redis         *testenv.Redis // a Redis of the scenario's own (for faults), instead of the shared one
 	extraTOML     string
 }
@@ -76,6 +76,7 @@ type stack struct {
 
 	mu      sync.Mutex
 	running *instance
+	last    *instance            // the instance stopped last, for its log
 	clients []*xmppclient.Client // every login, for settle's barrier
 }
 
@@ -229,6 +230,9 @@ func (s *stack) stop() {
 	s.mu.Lock()
 	in := s.running
 	s.running = nil
+	if in != nil {
+		s.last = in
+	}
 	s.mu.Unlock()
 	if in == nil {
 		return

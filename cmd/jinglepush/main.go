@@ -165,7 +165,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// The store hears back from the sender (dead tokens, "does this call
 	// still ring?"); the service decides and tells the sender.
 	sender, err := pushnotify.New(pushnotify.Config{
-		Apps: apps, Endpoint: cfg.APNs.Endpoint, RootCAs: roots, DryRun: cfg.APNs.DryRun,
+		Apps: apps, Endpoint: cfg.APNs.Endpoint, RootCAs: roots, DryRun: cfg.APNs.DryRun, LogBodies: cfg.APNs.LogBodies,
 		Workers: cfg.APNs.Workers, QueueSize: cfg.APNs.QueueSize, MaxInflight: cfg.APNs.MaxInflight,
 		Timeout: cfg.APNs.Timeout, RetryMin: cfg.APNs.RetryMin, RetryMax: cfg.APNs.RetryMax,
 		Alerts: pushnotify.Alerts(cfg.Alerts),
@@ -178,7 +178,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	for i, a := range apps {
 		svcApps[i] = sessions.App{BundleID: a.BundleID, Environment: a.Environment}
 	}
-	svc := sessions.NewService(store, sender, nil, sessions.Config{
+	// Rosters are read through the component's stream (XEP-0356) when
+	// only contacts may ring a phone.
+	var rosters *component.Rosters
+	var svcRosters sessions.Rosters
+	if cfg.Calls.RingFrom == sessions.RingFromContacts {
+		rosters = component.NewRosters(10_000, cfg.Calls.RosterTTL, 3*time.Second)
+		svcRosters = rosters
+	}
+	svc := sessions.NewService(store, sender, svcRosters, sessions.Config{
 		ServedDomains: cfg.XMPP.ServedDomains,
 		Apps:          svcApps,
 		RingTimeout:   cfg.Calls.RingTimeout,
@@ -206,7 +214,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ServedDomains: cfg.XMPP.ServedDomains,
 		ReconnectMin:  cfg.XMPP.ReconnectMin, ReconnectMax: cfg.XMPP.ReconnectMax, Keepalive: cfg.XMPP.Keepalive,
 		Workers: cfg.XMPP.Workers, QueueSize: cfg.XMPP.QueueSize, MaxStanzaSize: cfg.XMPP.MaxStanzaSize,
-		LogXML: cfg.XMPP.LogXML, Version: version,
+		LogXML: cfg.XMPP.LogXML, Version: version, Rosters: rosters,
 	}, svc, log, reg)
 	if err != nil {
 		return err
