@@ -45,6 +45,7 @@ type XMPPConfig struct {
 	QueueSize     int           `mapstructure:"queue_size"`
 	MaxStanzaSize int           `mapstructure:"max_stanza_size"`
 	LogXML        bool          `mapstructure:"log_xml"`
+	DrainTimeout  time.Duration `mapstructure:"drain_timeout"` // stopping waits this long for queued stanzas
 
 	secretFromFile bool // Load read Secret from SecretFile
 }
@@ -158,6 +159,7 @@ func defaults() Config {
 			Workers:       comp.Workers,
 			QueueSize:     comp.QueueSize,
 			MaxStanzaSize: comp.MaxStanzaSize,
+			DrainTimeout:  comp.DrainTimeout,
 		},
 		Redis: RedisConfig{
 			Addrs:       []string{"127.0.0.1:6379"},

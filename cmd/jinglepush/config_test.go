@@ -118,6 +118,7 @@ func TestDefaults(t *testing.T) {
 			QueueSize:     1024,
 			MaxStanzaSize: 65536,
 			LogXML:        false,
+			DrainTimeout:  5 * time.Second,
 		},
 		Redis: RedisConfig{
 			Addrs:       []string{"127.0.0.1:6379"},
@@ -194,6 +195,7 @@ func TestEveryKey(t *testing.T) {
 			QueueSize:      64,
 			MaxStanzaSize:  131072,
 			LogXML:         true,
+			DrainTimeout:   3 * time.Second,
 			secretFromFile: true,
 		},
 		Redis: RedisConfig{

@@ -202,6 +202,10 @@ func (x XMPPConfig) check(p *problems) {
 	p.atLeast("xmpp.workers", x.Workers, 1)
 	p.atLeast("xmpp.queue_size", x.QueueSize, 1)
 	p.atLeast("xmpp.max_stanza_size", x.MaxStanzaSize, 1024)
+	p.positive("xmpp.drain_timeout", x.DrainTimeout)
+	if x.DrainTimeout > shutdownTimeout/2 {
+		p.add("xmpp.drain_timeout", "must be at most %s: the whole shutdown takes %s at most", shutdownTimeout/2, shutdownTimeout)
+	}
 }
 
 func (r RedisConfig) check(p *problems) {

@@ -214,7 +214,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ServedDomains: cfg.XMPP.ServedDomains,
 		ReconnectMin:  cfg.XMPP.ReconnectMin, ReconnectMax: cfg.XMPP.ReconnectMax, Keepalive: cfg.XMPP.Keepalive,
 		Workers: cfg.XMPP.Workers, QueueSize: cfg.XMPP.QueueSize, MaxStanzaSize: cfg.XMPP.MaxStanzaSize,
-		LogXML: cfg.XMPP.LogXML, Version: version, Rosters: rosters,
+		LogXML: cfg.XMPP.LogXML, Version: version, Rosters: rosters, DrainTimeout: cfg.XMPP.DrainTimeout,
 	}, svc, log, reg)
 	if err != nil {
 		return err
