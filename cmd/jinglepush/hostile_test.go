@@ -74,9 +74,14 @@ func TestHostileCallers(t *testing.T) {
 // With calls.ring_from = "contacts", a caller outside the callee's roster
 // wakes nothing, and the user gets one "missed call" alert per caller and
 // window; a contact rings; a roster change counts within roster_ttl. The
-// roster comes through XEP-0356 (Prosody's mod_privilege, roster "get").
-func TestRingFromContactsOnProsody(t *testing.T) {
-	srv := prosodyServers(t, testenv.ProsodyOptions{})
+// roster comes through XEP-0356 (mod_privilege, roster "get": Prosody's
+// deploy files grant it, ejabberd's jinglepush-contacts.yml).
+func TestRingFromContacts(t *testing.T) {
+	t.Run("prosody", func(t *testing.T) { ringFromContacts(t, prosodyServers(t, testenv.ProsodyOptions{})) })
+	t.Run("ejabberd", func(t *testing.T) { ringFromContacts(t, ejabberdServers(t, testenv.EjabberdOptions{Contacts: true})) })
+}
+
+func ringFromContacts(t *testing.T, srv *servers) {
 	s := newStack(t, srv, stackOptions{callsTOML: `ring_from = "contacts"` + "\n" + `roster_ttl = "300ms"`})
 	bob, alice, mallory := s.user("bob"), s.user("alice"), s.user("mallory")
 	bc := s.login(bob, "phone", false)

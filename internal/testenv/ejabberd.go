@@ -27,6 +27,7 @@ const (
 	// ejabberdDeployModule is its source folder, which ejabberdctl
 	// module_install compiles.
 	ejabberdDeployModuleConfig = "mod_jinglepush.yml"
+	ejabberdDeployContacts     = "jinglepush-contacts.yml"
 	ejabberdDeployModule       = "mod_jinglepush"
 	// ejabberdServiceLog is the module of the operator file that
 	// mod_jinglepush replaces; the file tells operators to delete its lines.
@@ -83,6 +84,9 @@ type EjabberdOptions struct {
 	// mod_jinglepush.yml instead of jinglepush.yml's mod_service_log, as
 	// the files tell operators to. Without it: stock mod_service_log.
 	JinglepushModule bool
+	// Contacts includes jinglepush-contacts.yml: mod_privilege with the
+	// roster "get" permission, for calls.ring_from = "contacts".
+	Contacts bool
 }
 
 func (o EjabberdOptions) withDefaults() (EjabberdOptions, error) {
@@ -205,6 +209,11 @@ func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
 		copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployConfig, filepath.Join(dir, "conf"), func(s string) string {
 			return editEjabberdDeployConfig(s, opts, l.component, ejabberdHasNotifyOn(version))
 		})
+		if opts.Contacts {
+			copyOperatorFile(t, ejabberdDeployDir, ejabberdDeployContacts, filepath.Join(dir, "conf"), func(s string) string {
+				return fillPlaceholders(s, opts.Domain, opts.ComponentDomain, yamlString(opts.Secret))
+			})
+		}
 		// With the module, the first start has neither mod_service_log nor
 		// mod_jinglepush: ejabberd refuses a module it cannot find, and
 		// module_install needs a running node.
@@ -232,6 +241,9 @@ func (e *Ejabberd) includes(moduleInstalled bool) []string {
 	files := []string{filepath.Join(conf, ejabberdDeployConfig)}
 	if moduleInstalled {
 		files = append(files, filepath.Join(conf, ejabberdDeployModuleConfig))
+	}
+	if e.opts.Contacts {
+		files = append(files, filepath.Join(conf, ejabberdDeployContacts))
 	}
 	return files
 }
