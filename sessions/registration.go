@@ -18,7 +18,9 @@ func (s *Service) Register(ctx context.Context, r Registration) (Device, error) 
 	if err := r.normalize(s.cfg.Apps); err != nil {
 		return Device{}, err
 	}
-	node := make([]byte, 9)
+	// 128 random bits, as DESIGN.md section 3 asks of the node; the account
+	// it names is public to the server that publishes anyway.
+	node := make([]byte, 16)
 	_, _ = rand.Read(node)
 	d := Device{
 		ID: r.DeviceID, Resource: r.Resource, VoIPToken: r.VoIPToken, Token: r.Token,
