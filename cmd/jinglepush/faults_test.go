@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jinglepush/jinglepush/internal/testenv"
+	"github.com/jinglepush/jinglepush/internal/xmppclient"
 )
 
 func TestFaults(t *testing.T) {
@@ -32,11 +33,7 @@ func TestFaults(t *testing.T) {
 	t.Run("redis paused through a propose: the call rings, once", func(t *testing.T) {
 		r := testenv.StartRedis(t)
 		s := newStack(t, srv, stackOptions{redis: r})
-		bob, alice := s.user("bob"), s.user("alice")
-		bc := s.login(bob, "phone", false)
-		d := s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
-		bc.Close()
-		ac := s.login(alice, "pc", false)
+		bob, alice, ac, d := s.offlineCallee()
 		first := uuid.NewString()
 		send(t, ac, propose(bob, first))
 		s.apns.Wait(t, 1, waitShort)
@@ -80,14 +77,10 @@ func TestFaults(t *testing.T) {
 
 	t.Run("killed while APNs answers: the call rings again, never not at all", func(t *testing.T) {
 		s := newStack(t, srv, stackOptions{process: true})
-		bob, alice := s.user("bob"), s.user("alice")
-		bc := s.login(bob, "phone", false)
-		d := s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
-		bc.Close()
+		bob, _, ac, d := s.offlineCallee()
 		// APNs takes its time to answer the first push: the process dies
 		// with the push sent and its answer not yet read.
 		s.apns.Script(d.voip, testenv.Response{Delay: time.Minute}, testenv.Response{})
-		ac := s.login(alice, "pc", false)
 		id := uuid.NewString()
 		send(t, ac, propose(bob, id))
 		s.apns.Wait(t, 1, waitShort)
@@ -103,11 +96,7 @@ func TestFaults(t *testing.T) {
 	t.Run("SIGTERM with Redis down and full queues: bounded", func(t *testing.T) {
 		r := testenv.StartRedis(t)
 		s := newStack(t, srv, stackOptions{redis: r, process: true, xmppTOML: "workers = 1\nqueue_size = 4"})
-		bob, alice := s.user("bob"), s.user("alice")
-		bc := s.login(bob, "phone", false)
-		s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
-		bc.Close()
-		ac := s.login(alice, "pc", false)
+		bob, _, ac, _ := s.offlineCallee()
 		r.Kill()
 		for range 40 {
 			send(t, ac, propose(bob, uuid.NewString()))
@@ -126,11 +115,7 @@ func TestFaults(t *testing.T) {
 	t.Run("redis restarted with its data: the call goes on", func(t *testing.T) {
 		r := testenv.StartRedisWith(t, testenv.RedisOptions{AppendOnly: true})
 		s := newStack(t, srv, stackOptions{redis: r})
-		bob, alice := s.user("bob"), s.user("alice")
-		bc := s.login(bob, "phone", false)
-		d := s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
-		bc.Close()
-		ac := s.login(alice, "pc", false)
+		bob, alice, ac, d := s.offlineCallee()
 		id := uuid.NewString()
 		send(t, ac, propose(bob, id))
 		s.pushes(1)
@@ -182,17 +167,13 @@ func TestFaults(t *testing.T) {
 // the device gets its VoIP push before the ring deadline, once.
 func pushSurvives(t *testing.T, srv *servers, standby bool) {
 	s := newStack(t, srv, stackOptions{process: true})
-	bob, alice := s.user("bob"), s.user("alice")
-	bc := s.login(bob, "phone", false)
-	d := s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
-	bc.Close()
+	bob, _, ac, d := s.offlineCallee()
 	s.apns.Script(d.voip, testenv.Response{Status: http.StatusServiceUnavailable, Reason: "ServiceUnavailable"})
 	var second *instance
 	var secondHTTP string
 	if standby {
 		second, secondHTTP = s.startSecond()
 	}
-	ac := s.login(alice, "pc", false)
 	id := uuid.NewString()
 	start := time.Now()
 	send(t, ac, propose(bob, id))
@@ -258,19 +239,6 @@ func (s *stack) readyz() string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
-}
-
-// waitReady waits until /readyz says 200 (Redis answers again).
-func (s *stack) waitReady() {
-	s.t.Helper()
-	testenv.Eventually(s.t, waitShort, func() bool {
-		resp, err := http.Get("http://" + s.http + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, "jinglepush ready")
 }
 
 // terminate sends SIGTERM to the child process and waits for it to exit;
@@ -354,4 +322,16 @@ func metricAt(t *testing.T, addr, prefix string) float64 {
 		}
 	}
 	return 0
+}
+
+// offlineCallee sets the plainest scene: bob's iPhone registered with both
+// tokens and offline, alice online on her computer, ready to call. It
+// returns their bare JIDs, alice's client and bob's device.
+func (s *stack) offlineCallee() (bob, alice string, ac *xmppclient.Client, d device) {
+	s.t.Helper()
+	bob, alice = s.user("bob"), s.user("alice")
+	bc := s.login(bob, "phone", false)
+	d = s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
+	bc.Close()
+	return bob, alice, s.login(alice, "pc", false), d
 }

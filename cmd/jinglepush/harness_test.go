@@ -215,6 +215,12 @@ func (s *stack) start() {
 	s.mu.Lock()
 	s.running = in
 	s.mu.Unlock()
+	s.waitReady()
+}
+
+// waitReady waits until /readyz says 200: connected, Redis answers.
+func (s *stack) waitReady() {
+	s.t.Helper()
 	testenv.Eventually(s.t, waitShort, func() bool {
 		resp, err := http.Get("http://" + s.http + "/readyz")
 		if err != nil {
