@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -281,16 +280,7 @@ func (s *stack) startSecond() (*instance, string) {
 	if err := os.WriteFile(path, cfg, 0o600); err != nil {
 		s.t.Fatal(err)
 	}
-	in := &instance{done: make(chan int, 1), logs: &syncBuffer{}}
-	in.cmd = exec.Command(binary(s.t), "-config", path)
-	in.cmd.Stdout, in.cmd.Stderr = in.logs, in.logs
-	if err := in.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	go func() {
-		_ = in.cmd.Wait()
-		in.done <- in.cmd.ProcessState.ExitCode()
-	}()
+	in := s.launch(path)
 	s.t.Cleanup(func() {
 		_ = in.cmd.Process.Signal(syscall.SIGTERM)
 		select {

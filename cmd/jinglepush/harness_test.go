@@ -196,15 +196,7 @@ func (s *stack) start() {
 	s.t.Helper()
 	in := &instance{done: make(chan int, 1), logs: &syncBuffer{}}
 	if s.process {
-		in.cmd = exec.Command(binary(s.t), "-config", s.cfgPath)
-		in.cmd.Stdout, in.cmd.Stderr = in.logs, in.logs
-		if err := in.cmd.Start(); err != nil {
-			s.t.Fatal(err)
-		}
-		go func() {
-			_ = in.cmd.Wait()
-			in.done <- in.cmd.ProcessState.ExitCode()
-		}()
+		in = s.launch(s.cfgPath)
 	} else {
 		var ctx context.Context
 		ctx, in.cancel = context.WithCancel(context.Background())
@@ -216,6 +208,22 @@ func (s *stack) start() {
 	s.running = in
 	s.mu.Unlock()
 	s.waitReady()
+}
+
+// launch starts the built binary with the config at path.
+func (s *stack) launch(path string) *instance {
+	s.t.Helper()
+	in := &instance{done: make(chan int, 1), logs: &syncBuffer{}}
+	in.cmd = exec.Command(binary(s.t), "-config", path)
+	in.cmd.Stdout, in.cmd.Stderr = in.logs, in.logs
+	if err := in.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	go func() {
+		_ = in.cmd.Wait()
+		in.done <- in.cmd.ProcessState.ExitCode()
+	}()
+	return in
 }
 
 // waitReady waits until /readyz says 200: connected, Redis answers.
