@@ -198,8 +198,12 @@ func explainDecision(d string) string {
 	kind, why, found := strings.Cut(d, ":")
 	if !found {
 		switch d {
-		case "woken", "claimed":
+		case "woken":
 			return "not woken again: already woken for this call"
+		case "wake_off":
+			return "not woken: calls.wake_on_publish is off (the publish still belongs to the call)"
+		case "claimed": // written before wake_off and woken were told apart
+			return "not woken by it: the publish belongs to the call"
 		case "live":
 			return "not woken: its resource is available (live)"
 		case "no_token":
