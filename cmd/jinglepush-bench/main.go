@@ -171,6 +171,14 @@ key_file = %q
 # ring timeouts firing (those cost two round trips each, later).
 ring_timeout = "10m"
 trace_ttl = %q
+# One caller calls every user, several times each: the limits on callers
+# and callees would refuse nearly every call.
+one_call_per_caller = false
+max_ringing = 0
+max_ringing_per_domain = 0
+caller_callee_per_minute = 0
+caller_per_minute = 0
+domain_per_minute = 0
 [http]
 listen = %q
 pprof = true
