@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,28 @@ func TestTraceExplain(t *testing.T) {
 		if ev.At.UnixMilli() != 1700000000000 {
 			t.Errorf("%s: at %v", line, ev.At)
 		}
+	}
+}
+
+// A trace keeps its newest 64 lines and expires TraceTTL after its first.
+func TestTraceCapped(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	k := WakeKey{Call: CallKey{Account: "bob@example.com", Caller: "alice@example.com", ID: "c1"}, DeviceID: "iphone"}
+	for i := range 70 {
+		if err := f.store.recordPush(ctx, "note", k, "push iphone voip line"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, err := f.store.Trace(ctx, "bob@example.com", "alice@example.com", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Events) != 64 || tr.Events[0].Text != "iphone voip line6" || tr.Events[63].Text != "iphone voip line69" {
+		t.Errorf("%d events, from %+v", len(tr.Events), tr.Events[0])
+	}
+	ttl, err := f.rdb.PTTL(ctx, f.store.keys.trace("bob@example.com", "alice@example.com/c1")).Result()
+	if err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("trace TTL %v, %v; want the fixture's hour", ttl, err)
 	}
 }
