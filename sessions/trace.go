@@ -149,8 +149,11 @@ func (e TraceEvent) Explain() string {
 	case "refused":
 		return "refused by a limit (" + arg(0) + "): nothing rings"
 	case "push":
-		if arg(0) == "not" { // "push not queued <dev>: …"
+		switch {
+		case arg(0) == "not": // "push not queued <dev>: …"
 			return e.Text
+		case arg(2) == "dry_run":
+			return fmt.Sprintf("%s push to %s: logged, not sent (apns.dry_run)", arg(1), arg(0))
 		}
 		return fmt.Sprintf("%s push to %s: %s (%s)", arg(1), arg(0), arg(2), strings.Join(f[min(3, len(f)):], " "))
 	case "takeover":

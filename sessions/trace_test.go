@@ -97,6 +97,7 @@ func TestTraceExplain(t *testing.T) {
 		"seen deliver ended=missed":                                  "copy delivered to the component: the call had ended (missed), ignored",
 		"refused pair_rate":                                          "refused by a limit (pair_rate): nothing rings",
 		"push iphone voip success status=200 latency=3ms attempts=1": "voip push to iphone: success (status=200 latency=3ms attempts=1)",
+		"push iphone alert dry_run status=0 latency=0s attempts=0":   "alert push to iphone: logged, not sent (apns.dry_run)",
 		"ended missed timeout woken=1":                               "ended missed by timeout, devices woken: 1",
 		"takeover iphone from abc":                                   "wake of iphone taken over: the process that held it did not deliver it",
 	} {
