@@ -44,6 +44,9 @@ var version = "dev"
 const shutdownTimeout = 15 * time.Second
 
 func main() {
+	// Until the reloader listens (reload.go), a SIGHUP must not end the
+	// process: systemd may send one as soon as it started it.
+	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()
