@@ -17,8 +17,12 @@ import (
 // any order around the arguments, the configuration of the running
 // service, and its Redis.
 
-// errUsage is a command line that cannot be run; the command has said why.
-var errUsage = errors.New("usage")
+// errUsage is a command line that cannot be run, errHelp one that asked
+// for the usage; the command has printed what it has to say.
+var (
+	errUsage = errors.New("usage")
+	errHelp  = errors.New("help")
+)
 
 // command is the flags of one operator command, with -config.
 type command struct {
@@ -45,7 +49,9 @@ func newCommand(name, args string, stderr io.Writer) *command {
 func (c *command) parse(args []string, least, most int) ([]string, error) {
 	var pos []string
 	for {
-		if err := c.fs.Parse(args); err != nil {
+		if err := c.fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		} else if err != nil {
 			return nil, errUsage
 		}
 		if args = c.fs.Args(); len(args) == 0 {
@@ -74,7 +80,7 @@ func (c *command) config(environ []string) (Config, error) {
 // for anything else, which it prints.
 func (c *command) exit(err error) int {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
