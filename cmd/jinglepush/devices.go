@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -96,9 +95,7 @@ func devices(ctx context.Context, c *command, environ []string, arg, remove stri
 		views = append(views, v)
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(views)
+		return printJSON(stdout, views)
 	}
 	if len(views) == 0 {
 		fmt.Fprintf(stdout, "%s has no devices\n", account)

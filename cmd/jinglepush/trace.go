@@ -28,6 +28,15 @@ type traceView struct {
 	Events []eventView `json:"events"`
 }
 
+// viewTrace puts each event of t in words.
+func viewTrace(t sessions.CallTrace) traceView {
+	v := traceView{CallTrace: t, Events: make([]eventView, len(t.Events))}
+	for i, e := range t.Events {
+		v.Events[i] = eventView{TraceEvent: e, Explain: e.Explain()}
+	}
+	return v
+}
+
 func traceCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	c := newCommand("trace", "ACCOUNT [CALL-ID | CALLER/CALL-ID]", stderr)
 	asJSON := c.fs.Bool("json", false, "print JSON")
@@ -81,10 +90,7 @@ func trace(ctx context.Context, c *command, environ []string, pos []string, asJS
 	if t.State == "" && len(t.Events) == 0 {
 		return fmt.Errorf("Redis holds nothing of call %s from %s to %s: never seen, or older than calls.trace_ttl (%s)", key.ID, key.Caller, account, cfg.Calls.TraceTTL)
 	}
-	v := traceView{CallTrace: t, Events: make([]eventView, len(t.Events))}
-	for i, e := range t.Events {
-		v.Events[i] = eventView{TraceEvent: e, Explain: e.Explain()}
-	}
+	v := viewTrace(t)
 	if asJSON {
 		return printJSON(stdout, v)
 	}
@@ -110,11 +116,7 @@ func listCalls(ctx context.Context, store *sessions.Store, account string, recen
 		if err != nil {
 			return err
 		}
-		v := traceView{CallTrace: t, Events: make([]eventView, len(t.Events))}
-		for i, e := range t.Events {
-			v.Events[i] = eventView{TraceEvent: e, Explain: e.Explain()}
-		}
-		views = append(views, v)
+		views = append(views, viewTrace(t))
 	}
 	if asJSON {
 		return printJSON(stdout, views)
