@@ -29,7 +29,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	srv := prosodyServers(t, testenv.ProsodyOptions{})
 	s := newStack(t, srv, stackOptions{process: true})
 	bob, _, ac, d := s.hibernatedCallee()
-	first := s.call(ac, bob, 1)
+	first := s.callAndRetract(ac, bob, 1)
 	verifyJWT(t, first.Header.Get("authorization"), readP8(t, filepath.Join(filepath.Dir(s.cfgPath), "AuthKey_KEY1234567.p8")))
 
 	// Rotate the key, change the texts, the log level and a setting that
@@ -57,7 +57,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if strings.Contains(logs[strings.LastIndex(logs, "configuration reloaded"):], "level=DEBUG") {
 		t.Error("debug lines after log.level became info")
 	}
-	second := s.call(ac, bob, 3) // its VoIP push, then (below) the missed-call alert
+	second := s.callAndRetract(ac, bob, 3) // its VoIP push, then (below) the missed-call alert
 	hdr, _ := verifyJWT(t, second.Header.Get("authorization"), readP8(t, newKey))
 	if hdr["kid"] != "NEWKEY7890" {
 		t.Errorf("kid %v after the rotation", hdr["kid"])
@@ -90,17 +90,17 @@ func TestReloadOnSIGHUP(t *testing.T) {
 			t.Errorf("broken config %d: last_reload_successful = %v", i, v)
 		}
 	}
-	third := s.call(ac, bob, 5)
+	third := s.callAndRetract(ac, bob, 5)
 	verifyJWT(t, third.Header.Get("authorization"), readP8(t, newKey))
 	if n := s.metric(`jinglepush_component_connections_total{result="connected"}`); n != 1 {
 		t.Errorf("%v connections after the refused reloads", n)
 	}
 }
 
-// call places a call from ac to bob, waits for its VoIP push (the n-th
+// callAndRetract places a call from ac to bob, waits for its VoIP push (the n-th
 // push so far) and returns it; the caller then retracts it, which sends
 // the missed-call alert.
-func (s *stack) call(ac interface{ Send(string) error }, bob string, n int) testenvRequest {
+func (s *stack) callAndRetract(ac interface{ Send(string) error }, bob string, n int) testenvRequest {
 	s.t.Helper()
 	id := uuid.NewString()
 	if err := ac.Send(propose(bob, id)); err != nil {
