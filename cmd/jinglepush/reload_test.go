@@ -100,7 +100,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 // callAndRetract places a call from ac to bob, waits for its VoIP push (the n-th
 // push so far) and returns it; the caller then retracts it, which sends
 // the missed-call alert.
-func (s *stack) callAndRetract(ac interface{ Send(string) error }, bob string, n int) testenvRequest {
+func (s *stack) callAndRetract(ac interface{ Send(string) error }, bob string, n int) testenv.Request {
 	s.t.Helper()
 	id := uuid.NewString()
 	if err := ac.Send(propose(bob, id)); err != nil {
@@ -117,7 +117,6 @@ func (s *stack) callAndRetract(ac interface{ Send(string) error }, bob string, n
 	return push
 }
 
-type testenvRequest = testenv.Request
 
 // editConfig replaces pairs of strings in the stack's config file and
 // returns the new text.
