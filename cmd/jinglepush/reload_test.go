@@ -117,7 +117,6 @@ func (s *stack) callAndRetract(ac interface{ Send(string) error }, bob string, n
 	return push
 }
 
-
 // editConfig replaces pairs of strings in the stack's config file and
 // returns the new text.
 func (s *stack) editConfig(t *testing.T, pairs ...string) string {
