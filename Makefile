@@ -5,8 +5,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 # What the tests start: redis-server, Prosody (+ prosody-modules) and ejabberd,
-# all from Debian's packages.
-DEB_PACKAGES := redis-server prosody prosody-modules ejabberd
+# all from Debian's packages; and the checkers of deploy/: promtool (package
+# prometheus) for the alert rules, systemd-analyze (systemd) for the unit.
+DEB_PACKAGES := redis-server prosody prosody-modules ejabberd prometheus systemd
 
 .PHONY: help build demo test test-backports bench soak check unit deps clean
 
@@ -20,7 +21,7 @@ build: ## build bin/jinglepush and bin/jinglepush-call
 demo: ## run jinglepush for real: local Prosody + Redis, dry-run pushes, a test call
 	deploy/demo/run.sh
 
-test: deps check ## the whole suite: vet, gofmt, unit and end-to-end tests with -race
+test: deps check ## the whole suite: vet, gofmt, unit and end-to-end tests with -race, promtool and systemd-analyze on deploy/
 	JINGLEPUSH_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 test-backports: ## the server tests on Prosody 13 and ejabberd 24.12 from bookworm-backports (swaps this machine's packages, restores them at the end)

@@ -23,6 +23,20 @@ type Alerts struct {
 	Message  string
 }
 
+// withDefaults fills the empty texts with DefaultConfig's.
+func (a Alerts) withDefaults() Alerts {
+	d := DefaultConfig().Alerts
+	for _, f := range []struct {
+		v *string
+		d string
+	}{{&a.Incoming, d.Incoming}, {&a.Missed, d.Missed}, {&a.Message, d.Message}} {
+		if *f.v == "" {
+			*f.v = f.d
+		}
+	}
+	return a
+}
+
 // keepAlerts is how long APNs keeps a visible push for a device that is
 // offline: a missed call or a message is still worth seeing tomorrow.
 const keepAlerts = 24 * time.Hour
@@ -83,7 +97,7 @@ func (s *Sender) wakeNotification(w sessions.Wake) Notification {
 		n.Payload = VoIPPayload(c.Account, pc)
 	} else {
 		n.Kind, n.Token = KindAlert, d.Token
-		n.Payload = CallAlertPayload(c.Account, pc, EventIncoming, fmt.Sprintf(s.cfg.Alerts.Incoming, c.Caller))
+		n.Payload = CallAlertPayload(c.Account, pc, EventIncoming, fmt.Sprintf(s.alerts.Load().Incoming, c.Caller))
 	}
 	return n
 }
@@ -103,7 +117,7 @@ func (s *Sender) endNotification(e sessions.CallEnd) (Notification, bool) {
 		n.Kind = KindAlert
 		n.CollapseID = pc.UUID // replaces an "Incoming call" alert
 		n.Expiration = time.Now().Add(keepAlerts)
-		n.Payload = CallAlertPayload(c.Account, pc, EventMissed, fmt.Sprintf(s.cfg.Alerts.Missed, c.Caller))
+		n.Payload = CallAlertPayload(c.Account, pc, EventMissed, fmt.Sprintf(s.alerts.Load().Missed, c.Caller))
 	case sessions.EndAnswered, sessions.EndDeclined, sessions.EndMigrated, sessions.EndTieBreak:
 		ev := map[sessions.EndState]Event{
 			sessions.EndAnswered: EventAnsweredElsewhere, sessions.EndDeclined: EventDeclinedElsewhere,
@@ -130,7 +144,7 @@ func (s *Sender) messageNotification(m sessions.Message) (Notification, bool) {
 	return Notification{
 		Kind: KindAlert, Token: d.Token, BundleID: d.BundleID, Environment: d.Environment,
 		Expiration: time.Now().Add(keepAlerts),
-		Payload:    MessagePayload(m.Account, m.Sender, m.Body, s.cfg.Alerts.Message),
+		Payload:    MessagePayload(m.Account, m.Sender, m.Body, s.alerts.Load().Message),
 		Account:    m.Account, DeviceID: d.ID,
 	}, true
 }

@@ -57,7 +57,7 @@ func (s *Sender) handle(j *job) {
 		return
 	}
 
-	c := s.clients[clientKey{n.BundleID, n.Environment}]
+	c := s.client(clientKey{n.BundleID, n.Environment})
 	var issued int64
 	if c.signer != nil {
 		issued = c.signer.issuedAt()
@@ -68,6 +68,7 @@ func (s *Sender) handle(j *job) {
 
 	if a.outcome == sent {
 		s.clearFault(c, n.Kind)
+		s.m.lastSuccess.WithLabelValues(n.BundleID, string(n.Kind)).SetToCurrentTime()
 		// Each call is logged once when its device is woken (sessions) and
 		// again here only when the push needed retries: one write per call
 		// on the hot path, not two.
@@ -313,6 +314,7 @@ func (s *Sender) attempt(c *client, j *job) answer {
 	}
 	a.took = time.Since(start)
 	s.m.requests.WithLabelValues(string(n.Kind), a.result).Observe(a.took.Seconds())
+	s.m.appRequests.WithLabelValues(n.BundleID, n.Environment, string(n.Kind), a.result).Inc()
 	return a
 }
 

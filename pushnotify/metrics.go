@@ -15,6 +15,9 @@ type metrics struct {
 	removeFailures prometheus.Counter
 	unhealthy      *prometheus.GaugeVec   // bundle_id, environment, topic
 	certExpiry     *prometheus.GaugeVec   // bundle_id
+	credentials    *prometheus.GaugeVec   // bundle_id, auth, key_id, serial: what each app signs in with
+	lastSuccess    *prometheus.GaugeVec   // bundle_id, kind
+	appRequests    *prometheus.CounterVec // bundle_id, environment, kind, result: APNs answers per app
 	skipped        *prometheus.CounterVec // decision, reason: decisions no push can carry
 }
 
@@ -61,8 +64,20 @@ func newMetrics(reg prometheus.Registerer, g gauges) *metrics {
 		}, []string{"bundle_id", "environment", "topic"}),
 		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "certificate_expiry_timestamp_seconds",
-			Help: "When the client certificate of an app with certificate auth expires (unix seconds).",
+			Help: "When the client certificate of an app with certificate auth expires (unix seconds); absent for token auth, whose keys do not expire.",
 		}, []string{"bundle_id"}),
+		credentials: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "credentials_info",
+			Help: "1 for the credentials each app pushes with: auth (token, certificate, none in dry runs), the signing key's key_id or the certificate's serial. A reload that rotates them changes the labels.",
+		}, []string{"bundle_id", "auth", "key_id", "serial"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "last_success_timestamp_seconds",
+			Help: "When APNs last accepted a push of the app, by kind (unix seconds).",
+		}, []string{"bundle_id", "kind"}),
+		appRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "requests_total",
+			Help: "APNs requests by app, environment, kind and result (success, an APNs reason, network, timeout, tls, deadline, shutdown).",
+		}, []string{"bundle_id", "environment", "kind", "result"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "skipped_total",
 			Help: "Decisions that no APNs push can carry, by decision (call_end, message) and reason (no_alert_token: the device has only a PushKit token, which may only announce calls).",
@@ -72,6 +87,7 @@ func newMetrics(reg prometheus.Registerer, g gauges) *metrics {
 		return m
 	}
 	reg.MustRegister(m.pushes, m.requests, m.retries, m.dropped, m.removed, m.kept, m.removeFailures, m.unhealthy, m.certExpiry, m.skipped,
+		m.credentials, m.lastSuccess, m.appRequests,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "queue_length",
 			Help: "Pushes waiting for a sender.",

@@ -175,6 +175,10 @@ func (n Notification) apns() *apns2.Notification {
 	}
 }
 
+// TokenPrefix is how a token appears in logs and in the operator's
+// commands: never whole.
+func TokenPrefix(token string) string { return tokenPrefix(token) }
+
 // tokenPrefix is how a token appears in logs: never whole.
 func tokenPrefix(token string) string {
 	return token[:min(8, len(token)/2)] + "…"

@@ -16,7 +16,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sideshow/apns2/token"
 
 	"github.com/jinglepush/jinglepush/sessions"
 )
@@ -91,14 +90,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.DrainTimeout, d.DrainTimeout)
 	defDur(&c.BacklogCheck, d.BacklogCheck)
 	c.RetryMax = max(c.RetryMax, c.RetryMin)
-	defText := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	defText(&c.Alerts.Incoming, d.Alerts.Incoming)
-	defText(&c.Alerts.Missed, d.Alerts.Missed)
-	defText(&c.Alerts.Message, d.Alerts.Message)
+	c.Alerts = c.Alerts.withDefaults()
 }
 
 // Sender sends Notifications to APNs: Push queues them, a fixed number of
@@ -110,8 +102,15 @@ type Sender struct {
 	log      *slog.Logger
 	feedback sessions.Feedback // dead tokens go back, "still ringing?" is asked; may be nil
 	m        *metrics
-	apps     map[string]*App
-	clients  map[clientKey]*client
+	apps     map[string]*App // fixed at New: Reload changes credentials, never the apps
+	// clients holds one client per app and environment; Reload swaps the
+	// whole map, so a push reads it once per attempt and never locks.
+	clients atomic.Pointer[map[clientKey]*client]
+	alerts  atomic.Pointer[Alerts] // the texts of visible pushes, swapped by Reload
+	// reloading serialises Reload (and keeps it away from Close's end);
+	// running holds the apps with the credentials they run with, for it.
+	reloading sync.Mutex
+	running   []App
 
 	// queue holds the pushes waiting for a sender: fresh ones and retries
 	// whose time came. Its capacity is limit, so sending to it never blocks.
@@ -150,7 +149,6 @@ func New(cfg Config, feedback sessions.Feedback, log *slog.Logger, reg prometheu
 		log:      log.With("component", "pushnotify"),
 		feedback: feedback,
 		apps:     make(map[string]*App),
-		clients:  make(map[clientKey]*client),
 		limit:    cfg.QueueSize + cfg.Workers,
 		waiting:  make(map[*job]struct{}),
 		drained:  make(chan struct{}),
@@ -169,7 +167,6 @@ func New(cfg Config, feedback sessions.Feedback, log *slog.Logger, reg prometheu
 		unfinished: func() float64 { return float64(s.Unfinished()) },
 	})
 
-	signers := make(map[string]*signer) // one JWT per signing key
 	for i := range s.cfg.Apps {
 		app := &s.cfg.Apps[i]
 		if err := app.validate(); err != nil {
@@ -182,30 +179,22 @@ func New(cfg Config, feedback sessions.Feedback, log *slog.Logger, reg prometheu
 			app.Environment = Production
 		}
 		s.apps[app.BundleID] = app
-		if cfg.DryRun {
-			continue
+	}
+	alerts := cfg.Alerts
+	s.alerts.Store(&alerts)
+	s.running = slices.Clone(s.cfg.Apps) // apart from s.apps, which pushes read while Reload writes this
+	clients, _, err := s.buildClients(s.running, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.clients.Store(&clients)
+	for _, c := range clients {
+		for _, kind := range topicKinds {
+			s.unhealthy(c, kind).Set(0)
 		}
-		if !app.hasCredentials() {
-			return nil, fmt.Errorf("pushnotify: app %s has no credentials (set a key or a certificate, or dry_run)", app.BundleID)
-		}
-		var g *signer
-		if app.AuthKey != nil {
-			id := app.TeamID + "/" + app.KeyID
-			if g = signers[id]; g == nil {
-				g = &signer{tok: &token.Token{AuthKey: app.AuthKey, KeyID: app.KeyID, TeamID: app.TeamID}}
-				signers[id] = g
-			} else if !g.tok.AuthKey.Equal(app.AuthKey) {
-				return nil, fmt.Errorf("pushnotify: app %s: key id %s of team %s names two different keys", app.BundleID, app.KeyID, app.TeamID)
-			}
-		}
-		for _, env := range []string{Production, Sandbox} {
-			k := clientKey{app.BundleID, env}
-			s.clients[k] = s.newClient(k, app, g)
-			for _, kind := range topicKinds {
-				s.unhealthy(s.clients[k], kind).Set(0)
-			}
-		}
-		s.checkCertificate(app)
+	}
+	for i := range s.running {
+		s.showCredentials(&s.running[i])
 	}
 
 	for range cfg.Workers {
@@ -220,6 +209,7 @@ func New(cfg Config, feedback sessions.Feedback, log *slog.Logger, reg prometheu
 func (s *Sender) checkCertificate(app *App) {
 	leaf := app.certificate()
 	if leaf == nil {
+		s.m.certExpiry.DeleteLabelValues(app.BundleID) // token auth now: a key has no end date
 		return
 	}
 	s.m.certExpiry.WithLabelValues(app.BundleID).Set(float64(leaf.NotAfter.Unix()))
@@ -228,7 +218,7 @@ func (s *Sender) checkCertificate(app *App) {
 	case left <= 0:
 		for _, env := range []string{Production, Sandbox} {
 			for _, kind := range topicKinds {
-				s.setFault(s.clients[clientKey{app.BundleID, env}], kind, "certificate expired "+leaf.NotAfter.UTC().Format(time.RFC3339))
+				s.setFault(s.client(clientKey{app.BundleID, env}), kind, "certificate expired "+leaf.NotAfter.UTC().Format(time.RFC3339))
 			}
 		}
 		log.Error("the app's APNs certificate has expired: renew it in the Apple developer account")
@@ -315,7 +305,7 @@ func complete(n Notification, app *App, defaultDeadline time.Duration) Notificat
 // none.
 func (s *Sender) Healthy() error {
 	var errs []string
-	for _, c := range s.clients {
+	for _, c := range *s.clients.Load() {
 		for i, k := range topicKinds {
 			if f := c.faults[i].Load(); f != nil {
 				errs = append(errs, fmt.Sprintf("%s (%s): %s", c.topic(k), c.key.environment, *f))
@@ -385,9 +375,11 @@ func (s *Sender) shutdown(ctx context.Context) error {
 	close(s.quit)
 	s.wg.Wait()
 	s.stopNow()
-	for _, c := range s.clients {
+	s.reloading.Lock() // a Reload in progress would leave connections open
+	for _, c := range *s.clients.Load() {
 		c.closeIdle()
 	}
+	s.reloading.Unlock()
 	if n := s.lost.Load(); n > 0 {
 		s.log.Error("stopped with pushes unsent", "count", n)
 		return fmt.Errorf("pushnotify: shutdown: %d pushes unsent", n)

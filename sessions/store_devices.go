@@ -85,6 +85,13 @@ func (s *Store) removeDevice(ctx context.Context, account, deviceID string) (sta
 	return s.removeToken(ctx, account, deviceID, "", time.Time{})
 }
 
+// RemoveDevice removes one device of an account (for the devices
+// command) and reports whether it was there.
+func (s *Store) RemoveDevice(ctx context.Context, account, deviceID string) (bool, error) {
+	status, err := s.removeDevice(ctx, account, deviceID)
+	return status == statusRemoved, err
+}
+
 // removeToken removes a raw token from the account's devices (from the
 // given device, or any), or the whole device when rawToken is "". A
 // device that registered after invalidSince keeps its token.

@@ -53,6 +53,7 @@ type options struct {
 	ceiling   bool
 	apnsWork  int
 	logLevel  string
+	traceTTL  time.Duration
 	keepFiles bool
 	profile   string
 	window    int64
@@ -71,6 +72,7 @@ func main() {
 	flag.BoolVar(&o.ceiling, "ceiling", true, "measure the bare apns2 client against the same APNs")
 	flag.IntVar(&o.apnsWork, "apns-workers", 16, "apns.workers of jinglepush, and goroutines of the apns2 ceiling")
 	flag.StringVar(&o.logLevel, "log-level", "info", "jinglepush's log.level")
+	flag.DurationVar(&o.traceTTL, "trace-ttl", 15*time.Minute, "jinglepush's calls.trace_ttl (0s: no call traces)")
 	flag.BoolVar(&o.keepFiles, "keep", false, "keep the run's folder (config, logs)")
 	flag.StringVar(&o.bin, "bin", "", "a jinglepush binary to measure (default: build ./cmd/jinglepush)")
 	flag.Int64Var(&o.window, "window", 2000, "calls in flight at full speed")
@@ -168,12 +170,22 @@ key_file = %q
 # Calls ring longer than the run: the figures are the hot path's, not
 # ring timeouts firing (those cost two round trips each, later).
 ring_timeout = "10m"
+trace_ttl = %q
+# One caller calls every user, several times each: the limits on callers
+# and callees would refuse nearly every call.
+one_call_per_caller = false
+max_ringing = 0
+max_ringing_per_domain = 0
+caller_callee_per_minute = 0
+caller_per_minute = 0
+domain_per_minute = 0
 [http]
 listen = %q
+pprof = true
 [log]
 level = %q
 `, h.xmpp.addr(), component, secret, domain, redisAddr, h.apns.srv.URL, h.apns.caFile, o.apnsWork,
-		bundleID, keyFile, h.http, o.logLevel)
+		bundleID, keyFile, o.traceTTL.String(), h.http, o.logLevel)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -190,7 +202,7 @@ level = %q
 	}
 	h.dropBase, _ = scrape(h.http, "jinglepush_component_dropped_total")
 
-	fmt.Printf("%d offline users with one VoIP device each; jinglepush with apns.workers = %d, log.level = %s\n\n", o.users, o.apnsWork, o.logLevel)
+	fmt.Printf("%d offline users with one VoIP device each; jinglepush with apns.workers = %d, log.level = %s, calls.trace_ttl = %s\n\n", o.users, o.apnsWork, o.logLevel, o.traceTTL)
 	if o.ceiling {
 		c := h.ceiling(o.duration)
 		fmt.Printf("bare apns2 ceiling (%d goroutines, same APNs): %.0f pushes/s\n\n", o.apnsWork, c)

@@ -137,6 +137,7 @@ type AlertsConfig struct {
 // HTTPConfig is [http].
 type HTTPConfig struct {
 	Listen string `mapstructure:"listen"` // "": no HTTP endpoint
+	Pprof  bool   `mapstructure:"pprof"`  // serve /debug/pprof/
 }
 
 // LogConfig is [log].

@@ -257,7 +257,8 @@ func TestEveryKey(t *testing.T) {
 			Missed:   "Verpasster Anruf von %s (100%%)",
 			Message:  "Neue Nachricht",
 		},
-		Log: LogConfig{Level: "debug", Format: "json"},
+		HTTP: HTTPConfig{Pprof: true},
+		Log:  LogConfig{Level: "debug", Format: "json"},
 	}
 	assertConfig(t, got, want)
 }

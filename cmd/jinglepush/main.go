@@ -3,7 +3,12 @@
 //
 //	jinglepush -config /etc/jinglepush/config.toml
 //	jinglepush check-config -config /etc/jinglepush/config.toml
+//	jinglepush push-test -config /etc/jinglepush/config.toml [--kind voip|alert|background] TOKEN
+//	jinglepush devices -config /etc/jinglepush/config.toml ACCOUNT [--remove DEVICE]
+//	jinglepush trace -config /etc/jinglepush/config.toml ACCOUNT [CALL-ID]
 //	jinglepush version
+//
+// SIGHUP reloads the configuration (reload.go); SIGTERM stops.
 package main
 
 import (
@@ -40,6 +45,9 @@ var version = "dev"
 const shutdownTimeout = 15 * time.Second
 
 func main() {
+	// Until the reloader listens (reload.go), a SIGHUP must not end the
+	// process: systemd may send one as soon as it started it.
+	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()
@@ -49,6 +57,11 @@ func main() {
 // run is the whole program; it returns the exit code. Tests call it with
 // their own context, arguments and environment.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if c, ok := operatorCommands[args[0]]; ok {
+			return c(ctx, args[1:], environ, stdout, stderr)
+		}
+	}
 	cmd := "run"
 	if len(args) > 0 && (args[0] == "check-config" || args[0] == "version" || args[0] == "run") {
 		cmd, args = args[0], args[1:]
@@ -87,17 +100,27 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "%s: configuration is not valid:\n%v\n", *path, err)
 		return 1
 	}
-	log := newLogger(cfg.Log, stderr)
-	if err := serve(ctx, cfg, log); err != nil {
+	level := new(slog.LevelVar) // SIGHUP may change it
+	level.Set(cfg.Log.SlogLevel())
+	log := newLogger(cfg.Log.Format, level, stderr)
+	if err := serve(ctx, cfg, log, &reloader{path: *path, environ: environ, level: level}); err != nil {
 		log.Error("jinglepush stopped", "error", err)
 		return 1
 	}
 	return 0
 }
 
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
-	if c.Format == "json" {
+// operatorCommands are the operator's tools (pushtest.go, devices.go,
+// trace.go): each parses its own flags and reads the configuration itself.
+var operatorCommands = map[string]func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int{
+	"push-test": pushTestCommand,
+	"devices":   devicesCommand,
+	"trace":     traceCommand,
+}
+
+func newLogger(format string, level slog.Leveler, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
@@ -124,23 +147,14 @@ func loadApps(cfg Config) ([]pushnotify.App, error) {
 // serve wires the parts and runs them until ctx ends, then shuts down in
 // order: stop taking stanzas, finish the queued ones, send the queued
 // pushes, close Redis.
-func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg Config, log *slog.Logger, rl *reloader) error {
 	log.Info("jinglepush starting", "version", version, "domain", cfg.XMPP.Domain, "server", cfg.XMPP.Server, "dry_run", cfg.APNs.DryRun)
 	log.Debug("configuration\n" + cfg.String())
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:        cfg.Redis.Addrs,
-		Username:     cfg.Redis.Username,
-		Password:     string(cfg.Redis.Password),
-		DB:           cfg.Redis.DB,
-		DialTimeout:  cfg.Redis.DialTimeout,
-		ReadTimeout:  cfg.Redis.Timeout,
-		WriteTimeout: cfg.Redis.Timeout,
-		PoolSize:     cfg.Redis.PoolSize,
-	})
+	rdb := newRedisClient(cfg.Redis)
 	defer rdb.Close()
 	sessions.InstrumentRedis(rdb, reg)
 	store := sessions.NewStore(rdb, cfg.Redis.KeyPrefix, sessions.StoreOptions{TraceTTL: cfg.Calls.TraceTTL})
@@ -173,6 +187,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+
+	rl.init(cfg, sender, log, reg)
+	go rl.run(ctx)
 
 	svcApps := make([]sessions.App, len(apps))
 	for i, a := range apps {
@@ -226,7 +243,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		httpSrv = &http.Server{Handler: httpHandler(reg, comp, svc, sender), ReadHeaderTimeout: 5 * time.Second}
+		httpSrv = &http.Server{Handler: httpHandler(reg, comp, svc, sender, cfg.HTTP.Pprof), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http endpoint stopped", "error", err)
@@ -266,8 +283,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // httpHandler serves /healthz (the process runs), /readyz (the stream is up,
-// Redis answers, no app is failing at APNs) and /metrics.
-func httpHandler(reg *prometheus.Registry, comp *component.Component, svc *sessions.Service, sender *pushnotify.Sender) http.Handler {
+// Redis answers, no app is failing at APNs), /metrics, and /debug/pprof/
+// when the operator turned it on.
+func httpHandler(reg *prometheus.Registry, comp *component.Component, svc *sessions.Service, sender *pushnotify.Sender, profiles bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -301,12 +319,29 @@ func httpHandler(reg *prometheus.Registry, comp *component.Component, svc *sessi
 		}
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	// Profiles, for finding what a load costs (docs/performance.md). The
-	// endpoint listens on loopback unless the operator says otherwise.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if profiles {
+		// For finding what a load costs (docs/performance.md); off by
+		// default: a profile shows memory, and a CPU profile costs CPU.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
+}
+
+// newRedisClient is the Redis client of the configuration: one node, or a
+// cluster for several addresses.
+func newRedisClient(c RedisConfig) redis.UniversalClient {
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:        c.Addrs,
+		Username:     c.Username,
+		Password:     string(c.Password),
+		DB:           c.DB,
+		DialTimeout:  c.DialTimeout,
+		ReadTimeout:  c.Timeout,
+		WriteTimeout: c.Timeout,
+		PoolSize:     c.PoolSize,
+	})
 }
 
 // certPool returns the system's trusted CAs plus the one in file (for a

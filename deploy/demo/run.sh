@@ -159,6 +159,9 @@ cat <<TXT
   XMPP:     127.0.0.1:$c2s_port, accounts alice@$domain and bob@$domain, password "$password" (no TLS)
   component $component on 127.0.0.1:$comp_port; metrics http://$http/metrics
   logs:     $dir/jinglepush.log, $dir/prosody/prosody.log
+  ask it (another terminal, README "Operating it"):
+            $dir/jinglepush trace -config $dir/config.toml bob@$domain [CALL-ID]
+            $dir/jinglepush devices -config $dir/config.toml bob@$domain
 Press Ctrl-C to stop. Following the jinglepush log:
 TXT
 tail -n 0 -f "$dir/jinglepush.log" &

@@ -31,15 +31,21 @@ local function key(kind, rest)
   return BASE .. kind .. ':' .. ACCT
 end
 
--- trace appends one event to a call's trace (a capped list that expires).
+-- trace appends one event to a call's trace (a capped list that expires
+-- TRACE_TTL after the call's first event). One command per event on the
+-- hot path: the expiry is set when the list starts, the cap applied when
+-- it is reached.
 local function trace(ref, event)
   if TRACE_TTL <= 0 then
     return
   end
   local k = key('tr', ref)
-  redis.call('RPUSH', k, NOW .. ' ' .. event)
-  redis.call('LTRIM', k, -64, -1)
-  redis.call('PEXPIRE', k, TRACE_TTL)
+  local n = redis.call('RPUSH', k, NOW .. ' ' .. event)
+  if n == 1 then
+    redis.call('PEXPIRE', k, TRACE_TTL)
+  elseif n > 64 then
+    redis.call('LTRIM', k, -64, -1)
+  end
 end
 
 -- Device records (record.go): arrays

@@ -91,6 +91,8 @@ if not call[1] then
   created = NOW - tonumber(ARGV[15])
   local delay = tonumber(ARGV[9])
   if delay > 0 and created - delay > tonumber(ARGV[14]) then
+    trace(ref, 'seen ' .. ARGV[24] .. ' stale delay=' .. (created - delay))
+    if TRACE_TTL > 0 then redis.call('LREM', key('tc'), 0, ref); redis.call('LPUSH', key('tc'), ref); redis.call('LTRIM', key('tc'), 0, 19); redis.call('PEXPIRE', key('tc'), TRACE_TTL) end
     return {ST.stale}
   end
   if ARGV[25] ~= '' then
@@ -123,6 +125,7 @@ if not call[1] then
     trace(ref, 'created from=' .. from .. ' media=' .. media .. ' age=' .. ARGV[15])
   end
 elseif call[1] ~= ST.ringing then
+  trace(ref, 'seen ' .. ARGV[24] .. ' ended=' .. call[1])
   return {ST.ended, call[1]}
 else
   status, created, deadline = ST.ringing, tonumber(call[2]), tonumber(call[3])
@@ -133,6 +136,7 @@ else
   end
 end
 if NOW >= deadline then
+  trace(ref, 'seen ' .. ARGV[24] .. ' late')
   return {ST.late}
 end
 

@@ -52,7 +52,7 @@ for _, ref in ipairs(redis.call('LRANGE', key('rc'), 0, 7)) do
       out[#out + 1] = c[4]
       out[#out + 1] = c[5]
     else
-      trace(ref, 'seen publish ' .. dev .. '=claimed')
+      trace(ref, 'seen publish ' .. dev .. '=' .. ((ARGV[7] ~= '1' and 'wake_off') or (not kind and 'no_token') or 'woken'))
     end
   end
 end
