@@ -143,13 +143,6 @@ func (s *stack) setConfig(t *testing.T, text string) {
 	}
 }
 
-// logs is the running jinglepush's log so far.
-func (s *stack) logs() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.running.logs.String()
-}
-
 // hup sends SIGHUP to the child process and waits for a new log line
 // holding want.
 func (s *stack) hup(t *testing.T, want string) {
