@@ -145,7 +145,8 @@ func (e CallEvent) Undeliverable() bool {
 // and any input Classify does not call KindCall (checked first, so that the
 // component's filter and this parser never disagree).
 //
-// The inner stanza and the wrapper need valid from and to JIDs; missing ids,
+// The inner stanza and the wrapper need valid from and to JIDs (a message
+// from an account without to is to that account's bare JID); missing ids,
 // an id or sid over 256 bytes, more than 16 descriptions, and absurdly long
 // attributes are ErrMalformed.
 func ParseCall(raw []byte) (CallEvent, error) {
@@ -504,7 +505,12 @@ func (c *call) event(root *tag) (CallEvent, error) {
 	if ev.From, err = parseJID(from, c.from); err != nil {
 		return CallEvent{}, err
 	}
-	if ev.To, err = parseJID(to, c.to); err != nil {
+	if c.to == "" && c.inner == "message" && ev.From.Localpart() != "" {
+		// A message without to is for its sender's own account (RFC 6120
+		// section 10.3.1). Prosody removes the to of a message a client sends
+		// to its own bare JID, as a device's XEP-0353 <accept/> is.
+		ev.To = ev.From.Bare()
+	} else if ev.To, err = parseJID(to, c.to); err != nil {
 		return CallEvent{}, err
 	}
 	if c.carbon != "" {

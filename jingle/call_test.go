@@ -247,6 +247,11 @@ var callTests = [...]struct {
 	}},
 	78: {file: "malformed-invite-accept-no-id.xml", err: jingle.ErrMalformed},
 	79: {file: "malformed-finish-migrated-no-to.xml", err: jingle.ErrMalformed},
+	// Sent to the sender's own bare JID: Prosody removes the to.
+	80: {file: "prosody-fw-accept-to-self.xml", want: callView{
+		Action: jingle.ActionAccept, ID: "call1", From: "bob@localhost/laptop", To: "bob@localhost",
+		WrapperFrom: "localhost", WrapperTo: "push.localhost", StanzaID: "m-accept-call1", MessageType: "chat",
+	}},
 }
 
 func TestParseCall(t *testing.T) {

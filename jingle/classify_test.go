@@ -152,6 +152,7 @@ var classifyTests = [...]struct {
 	139: {"malformed-invite-accept-no-id.xml", jingle.KindCall},
 	140: {"malformed-roster-bad-jid.xml", jingle.KindIQ},
 	141: {"malformed-roster-bad-subscription.xml", jingle.KindIQ},
+	142: {"prosody-fw-accept-to-self.xml", jingle.KindCall},
 }
 
 func TestClassify(t *testing.T) {

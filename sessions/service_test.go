@@ -730,6 +730,57 @@ func TestPublishRacingPropose(t *testing.T) {
 	}
 }
 
+// TestPublishAfterItsCallEnded: Prosody publishes for a propose queued for a
+// hibernated session a second late (mod_cloud_notify batches that queue's
+// publishes), with the same "New Message!" body as for a message. A call
+// that ended within that second (declined elsewhere, retracted, a
+// tie-break) still owns the publish: no message alert. A publish later than
+// the publish hold after the call started is a message again.
+func TestPublishAfterItsCallEnded(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.WakeOnPublish = false })
+	ctx := context.Background()
+	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.presence(t, "bob@example.com/phone", "") // hibernated: still available
+	for _, end := range []struct {
+		action   jingle.Action
+		from, to string
+	}{
+		{jingle.ActionReject, "bob@example.com/laptop", "alice@example.com/pc"},
+		{jingle.ActionRetract, "alice@example.com/pc", "bob@example.com"},
+	} {
+		id := "c-" + string(end.action)
+		f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", id, undeliverable)
+		f.call(t, end.action, end.from, end.to, id, nil)
+		if got := f.push.take(); len(got) != 2 {
+			t.Fatalf("%s: %s", id, kinds(got))
+		}
+		f.clock.add(time.Second)
+		if err := f.publish(t, bob, bob.Secret); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.add(3 * time.Second)
+		f.svc.FireTimers(ctx)
+		if got := f.push.take(); len(got) != 0 {
+			t.Fatalf("%s: the late publish of its propose became %s", id, kinds(got))
+		}
+		f.clock.add(f.svc.cfg.PublishWindow)
+	}
+
+	// A message a little after a call that ended is a message.
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c3", undeliverable)
+	f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", "c3", nil)
+	f.push.take()
+	f.clock.add(f.svc.cfg.PublishHold + time.Second)
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(3 * time.Second)
+	f.svc.FireTimers(ctx)
+	if got := f.push.take(); kinds(got) != "alert:iphone" || got[0].Message == nil {
+		t.Fatalf("a message after the call: %s", kinds(got))
+	}
+}
+
 // TestHeldMessageClaimedInRedisOrder: a publish is recorded (and held),
 // then a propose creates its call; the propose's worker took its time a
 // little before the publish's did. The held message still belonged to the

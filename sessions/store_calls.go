@@ -243,7 +243,8 @@ func (s *Store) publish(ctx context.Context, account string, node []byte, secret
 	sum := sha1.Sum(mustDecodeSecret(secret))
 	res, err := s.run(ctx, publishScript, []string{s.keys.devices(account)}, s.args(base, account,
 		string(node), hex.EncodeToString(sum[:]), flag(wakeOK), hold.Milliseconds(), held,
-		pol.ring.Milliseconds(), pol.window.Milliseconds(), attempt, pol.lease.Milliseconds(), pol.deviceTTL.Milliseconds())...)
+		pol.ring.Milliseconds(), pol.window.Milliseconds(), attempt, pol.lease.Milliseconds(), pol.deviceTTL.Milliseconds(),
+		pol.hold.Milliseconds())...)
 	if err != nil {
 		return publishResult{}, fmt.Errorf("sessions: publish: %w", err)
 	}

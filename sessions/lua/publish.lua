@@ -1,14 +1,16 @@
 -- publish: a XEP-0357 publish for one device, named by its node. It belongs
 -- to each call that rings and started within the publish window (only such
--- a call can have caused it), and wakes the device for those; otherwise it
--- is recorded (condition 3 of the waking rule, for a propose that follows)
--- and a message alert is held or released. Only the newest calls are
--- looked at: the cost of a publish does not grow with the calls ringing.
+-- a call can have caused it), and wakes the device for those; and to a call
+-- that started less than the publish hold ago and has ended already (a
+-- server may publish for a propose a moment late). Otherwise it is recorded
+-- (condition 3 of the waking rule, for a propose that follows) and a message
+-- alert is held or released. Only the newest calls are looked at: the cost
+-- of a publish does not grow with the calls ringing.
 --
 -- KEYS: 1 the account's devices hash
 -- ARGV (after the prelude's four): 5 the node's random part  6 sha1 of the secret presented
 --   7 wake (1/0)  8 hold ms (0: no hold)  9 the held alert (json)  10 ring ms  11 window ms
---   12 attempt  13 lease ms  14 device ttl ms
+--   12 attempt  13 lease ms  14 device ttl ms  15 the configured publish hold ms
 -- Returns {call, device, [ref, kind, created, deadline, from, media]...}: the publish belongs to calls
 --         {hold, 1|0}: a message alert is held (1 when this publish started the hold)
 --         {message, device}: send a message alert now
@@ -32,6 +34,7 @@ end
 local dev, kind = d[R.id], wake_kind(d)
 local record = cmsgpack.pack(d)
 local window, attempt = tonumber(ARGV[11]), ARGV[12]
+local lag = tonumber(ARGV[15])
 
 local out = {ST.call, record}
 local belongs = false
@@ -54,6 +57,12 @@ for _, ref in ipairs(redis.call('LRANGE', key('rc'), 0, 7)) do
     else
       trace(ref, 'seen publish ' .. dev .. '=' .. ((ARGV[7] ~= '1' and 'wake_off') or (not kind and 'no_token') or 'woken'))
     end
+  elseif c[1] and c[1] ~= ST.ringing and tonumber(c[3]) >= NOW - lag then
+    -- Ended as soon as it started (answered elsewhere, retracted, a
+    -- tie-break): its propose's publish may come only now. Prosody sends
+    -- the publishes for a hibernated session's queue a second late.
+    belongs = true
+    trace(ref, 'seen publish ' .. dev .. '=ended')
   end
 end
 local pkey = key('pub')
