@@ -54,6 +54,38 @@ func TestFederatedCalls(t *testing.T) {
 }
 
 func fedScenarios(t *testing.T, fs *fedServers) {
+	t.Run("a flood from one remote domain, a local contact's call in the middle: the domain's share rings, the contact rings", func(t *testing.T) {
+		f := newFedStack(t, fs, stackOptions{})
+		bob, d := f.offlineCallee()
+		var bots []*xmppclient.Client
+		for range 8 {
+			bots = append(bots, f.remoteCaller("bot", bob))
+		}
+		lc := f.localCaller("carol")
+		contact := uuid.NewString()
+		for i, bot := range bots {
+			send(t, bot, propose(bob, "flood-"+uuid.NewString()))
+			if i == 4 {
+				send(t, lc, propose(bob, contact))
+			}
+		}
+		got := f.pushes(3) // two from the remote domain (max_ringing_per_domain), and the contact
+		rang := 0
+		for _, r := range got {
+			if r.Token != d.voip {
+				t.Errorf("push to %s", r.Token)
+			}
+			if body(t, r).Call.ID == contact {
+				rang++
+			}
+		}
+		if rang != 1 {
+			t.Errorf("the local contact's call did not ring among %d pushes", len(got))
+		}
+		if n := f.metric(`jinglepush_calls_refused_total{reason="domain_busy"}`); n != 6 {
+			t.Errorf("%v calls refused for the domain's share, want 6", n)
+		}
+	})
 	t.Run("remote caller, offline callee: one VoIP push; the caller retracts: a missed-call alert", func(t *testing.T) {
 		f := newFedStack(t, fs, stackOptions{})
 		bob, d := f.offlineCallee()
