@@ -25,7 +25,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/jinglepush/jinglepush/component"
 	"github.com/jinglepush/jinglepush/pushnotify"
@@ -130,17 +129,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:        cfg.Redis.Addrs,
-		Username:     cfg.Redis.Username,
-		Password:     string(cfg.Redis.Password),
-		DB:           cfg.Redis.DB,
-		DialTimeout:  cfg.Redis.DialTimeout,
-		ReadTimeout:  cfg.Redis.Timeout,
-		WriteTimeout: cfg.Redis.Timeout,
-		PoolSize:     cfg.Redis.PoolSize,
-	})
+	rdb := newRedisClient(cfg.Redis)
 	defer rdb.Close()
+	log.Info("redis", "kind", cfg.Redis.Kind(), "addrs", cfg.Redis.Addrs, "master_name", cfg.Redis.MasterName)
 	sessions.InstrumentRedis(rdb, reg)
 	store := sessions.NewStore(rdb, cfg.Redis.KeyPrefix, sessions.StoreOptions{TraceTTL: cfg.Calls.TraceTTL})
 	if err := store.LoadScripts(ctx); err != nil {
