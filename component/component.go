@@ -147,6 +147,7 @@ func (c *Component) Run(ctx context.Context) error {
 	bo.InitialInterval = c.cfg.ReconnectMin
 	bo.MaxInterval = c.cfg.ReconnectMax
 	bo.Reset()
+	standby := false
 	for {
 		up, err := c.session(ctx)
 		if ctx.Err() != nil {
@@ -155,9 +156,17 @@ func (c *Component) Run(ctx context.Context) error {
 		if up {
 			// A session that got through the handshake starts the backoff over.
 			bo.Reset()
+			standby = false
 		}
 		wait := bo.NextBackOff()
-		c.log.Warn("component stream down, reconnecting", "error", err, "in", wait.Round(time.Millisecond))
+		switch {
+		case !errors.Is(err, errStandby):
+			c.log.Warn("component stream down, reconnecting", "error", err, "in", wait.Round(time.Millisecond))
+		case !standby:
+			// Said once: a standby is turned away at every attempt.
+			standby = true
+			c.log.Info("another process holds the component connection: waiting as its hot standby", "server", c.cfg.Server, "retry_every_at_most", c.cfg.ReconnectMax)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -165,6 +174,10 @@ func (c *Component) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// errStandby means the server turned the handshake away because another
+// process holds the component's connection (a stream error <conflict/>).
+var errStandby = errors.New("component: another process holds the component connection")
 
 // stream_ is one connected session and what writing to it needs.
 type stream_ struct {
@@ -209,6 +222,12 @@ func (c *Component) session(ctx context.Context) (up bool, err error) {
 	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
 		var se stream.Error
+		if errors.As(err, &se) && se.Err == "conflict" {
+			// Prosody takes one connection per component: another process
+			// has it, and this one waits to take over when it goes.
+			c.m.connects.WithLabelValues("standby").Inc()
+			return false, errStandby
+		}
 		if errors.As(err, &se) {
 			c.m.connects.WithLabelValues("refused").Inc()
 			c.log.Error("server refused the component: check xmpp.domain and xmpp.secret against the server's component settings",
