@@ -264,7 +264,7 @@ func (s *stack) start() {
 	if s.standby {
 		// A fresh process counts from 0.
 		testenv.Eventually(s.t, waitShort, func() bool {
-			return s.metricIfUp(`jinglepush_component_connections_total{result="refused"}`) >= 1
+			return s.metricIfUp(`jinglepush_component_connections_total{result="standby"}`) >= 1
 		}, "jinglepush turned away as a standby")
 		return
 	}
