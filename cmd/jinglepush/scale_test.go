@@ -7,16 +7,27 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
+	"mellium.im/xmpp/jid"
 
 	"github.com/jinglepush/jinglepush/internal/testenv"
+	"github.com/jinglepush/jinglepush/jingle"
 	"github.com/jinglepush/jinglepush/pushnotify"
+	"github.com/jinglepush/jinglepush/sessions"
 )
 
 // noCallLimits turns off the limits on how often one caller may call one
@@ -202,4 +213,335 @@ func TestHotStandbyOnProsody(t *testing.T) {
 	if r := s.pushes(3)[2]; r.Token != d.voip || body(t, r).Call.UUID != pushnotify.CallUUID(alice, id2) {
 		t.Errorf("push after the takeover: %s", r.Body)
 	}
+}
+
+// oddLocalparts are account names that would break a hash tag taken from
+// the account: a '}' first (Redis would hash the text between the key's
+// first '{' and the next '}'), braces inside, one that looks like
+// jinglepush's own tags, non-ASCII, and one over 1000 bytes.
+var oddLocalparts = []string{
+	"}bob",
+	"}{",
+	"a{b}c",
+	"{b00}x",
+	"jörg-李-ünïcødé",
+	strings.Repeat("long", 254) + "-",
+}
+
+// TestOddAccountsOnCluster: every key of an account lands in one slot of
+// the Redis Cluster, whatever its name: a call to each account above rings
+// and ends (a script that touched two slots would fail with CROSSSLOT),
+// and the keys that name each account share one slot with the hash that
+// holds its devices.
+func TestOddAccountsOnCluster(t *testing.T) {
+	forEachServerOn(t, onCluster, func(t *testing.T, srv *servers) {
+		s := newStack(t, srv, stackOptions{callsTOML: noCallLimits})
+		alice := s.user("alice")
+		ac := s.login(alice, "pc", false)
+		n := 0
+		for _, local := range oddLocalparts {
+			if len(local) > 200 && srv.xmpp.Info().Software == "prosody" {
+				// Prosody's file storage names a file after the account: a
+				// name must fit in 255 bytes. ejabberd takes 1023.
+				local = local[:200]
+			}
+			callee := s.user(local)
+			bc := s.login(callee, "phone", false)
+			d := s.registerDevice(bc, device{id: "iphone", voip: token(), token: token()})
+			if err := bc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			id := uuid.NewString()
+			send(t, ac, propose(callee, id))
+			n++
+			if r := s.apns.Wait(t, 2*n-1, waitShort)[2*n-2]; r.Token != d.voip || body(t, r).Account != callee {
+				t.Fatalf("%q: push %s to %s", local, r.Body, r.Token)
+			}
+			send(t, ac, jmi("retract", callee, id))
+			r := s.pushes(2 * n)[2*n-1]
+			checkAlert(t, r, d.token, id, "missed", "Missed call from "+alice)
+			checkSlots(t, srv.cluster, s.prefix, callee)
+		}
+	})
+}
+
+// forEachServerOn is forEachServer with the Redis of kind.
+func forEachServerOn(t *testing.T, kind string, f func(t *testing.T, srv *servers)) {
+	for _, software := range []string{"prosody", "ejabberd"} {
+		t.Run(software, func(t *testing.T) { f(t, newServers(t, software, kind)) })
+	}
+}
+
+// checkSlots checks that the keys under prefix that name account, and the
+// devices hash that holds it, are in one slot of c.
+func checkSlots(t *testing.T, c *testenv.RedisCluster, prefix, account string) {
+	t.Helper()
+	ctx := context.Background()
+	slots := map[int][]string{}
+	for _, m := range c.Masters(t) {
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr})
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			key := iter.Val()
+			named := strings.Contains(key, account)
+			if !named && strings.Contains(key, "}:d:") {
+				named, _ = rdb.HExists(ctx, key, account).Result()
+			}
+			if named {
+				slot := c.Slot(t, key)
+				slots[slot] = append(slots[slot], key)
+			}
+		}
+		if err := iter.Err(); err != nil {
+			t.Fatalf("scan %s: %v", m.Addr, err)
+		}
+		rdb.Close()
+	}
+	n := 0
+	for _, keys := range slots {
+		n += len(keys)
+	}
+	if len(slots) != 1 || n < 3 {
+		short := func(k string) string {
+			if len(k) > 80 {
+				return k[:40] + "…" + k[len(k)-30:]
+			}
+			return k
+		}
+		for slot, keys := range slots {
+			for _, k := range keys {
+				t.Logf("slot %d: %s", slot, short(k))
+			}
+		}
+		t.Errorf("%.40q: %d keys in %d slots, want them all in one", account, n, len(slots))
+	}
+}
+
+// told is a sessions.Notifier that keeps what it is told and reports each
+// wake delivered, as pushnotify does once APNs took the push.
+type told struct {
+	store *sessions.Store
+	mu    sync.Mutex
+	wakes []sessions.Wake
+	ends  []sessions.CallEnd
+}
+
+func (n *told) Wake(_ context.Context, w sessions.Wake) error {
+	n.mu.Lock()
+	n.wakes = append(n.wakes, w)
+	n.mu.Unlock()
+	k := w.Key()
+	n.store.Pushed(sessions.PushReport{Wake: &k, Call: k.Call, DeviceID: w.Device.ID, Kind: string(w.Kind), Result: "success", Status: 200, Attempts: 1, Final: true})
+	return nil
+}
+
+func (n *told) CallEnded(_ context.Context, e sessions.CallEnd) error {
+	n.mu.Lock()
+	n.ends = append(n.ends, e)
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *told) Message(context.Context, sessions.Message) error { return nil }
+
+// ended returns the calls that ended so far, by id.
+func (n *told) ended() map[string]int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]int{}
+	for _, e := range n.ends {
+		out[e.Call.ID]++
+	}
+	return out
+}
+
+// gathered sums the samples of metric name in reg whose labels hold
+// every name=value pair of labels.
+func gathered(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == labels[i] && l.GetValue() == labels[i+1] }) {
+					continue metrics
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// scanKeys returns the keys of the cluster's masters that match pattern.
+func scanKeys(t *testing.T, c *testenv.RedisCluster, pattern string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var keys []string
+	for _, m := range c.Masters(t) {
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr})
+		k, err := scanAll(ctx, rdb, pattern)
+		rdb.Close()
+		if err != nil {
+			t.Fatalf("scan %s: %v", m.Addr, err)
+		}
+		keys = append(keys, k...)
+	}
+	return keys
+}
+
+func scanAll(ctx context.Context, rdb *redis.Client, pattern string) ([]string, error) {
+	var keys []string
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	return keys, iter.Err()
+}
+
+// TestPoisonedTimerOnCluster: a ring timeout whose script fails every
+// time (its call's hash was overwritten by a string: WRONGTYPE) is
+// retried a few times, counted, logged once and parked; the ring timeouts
+// beside it, in its bucket and in others, fire all along, and a timer
+// member no version reads is dropped. The sessions API on the cluster,
+// through the client jinglepush builds, with a clock the test moves.
+func TestPoisonedTimerOnCluster(t *testing.T) {
+	c := sharedCluster.Get(t)
+	ctx := context.Background()
+	rdb := newRedisClient(RedisConfig{Addrs: c.Addrs(), DialTimeout: 2 * time.Second, Timeout: time.Second, ClusterRefresh: time.Second})
+	t.Cleanup(func() { rdb.Close() })
+	prefix := fmt.Sprintf("poison%d:", stackSeq.Add(1))
+	store := sessions.NewStore(rdb, prefix, sessions.StoreOptions{})
+	if err := store.LoadScripts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	clk := &testClock{now: time.Now().Truncate(time.Millisecond)}
+	reg := prometheus.NewRegistry()
+	n := &told{store: store}
+	svc := sessions.NewService(store, n, nil, sessions.Config{
+		ServedDomains: []string{"example.com"},
+		Apps:          []sessions.App{{BundleID: bundleID, Environment: "production"}},
+		RingTimeout:   45 * time.Second,
+		Now:           clk.Now,
+	}, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+
+	accounts := []string{"mallory@example.com", "bob@example.com", "carol@example.com", "}dave@example.com"}
+	for i, a := range accounts {
+		if _, err := svc.Register(ctx, sessions.Registration{Account: a, Resource: "phone", DeviceID: "iphone", VoIPToken: fmt.Sprintf("%064x", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call := func(account, id string) {
+		t.Helper()
+		ev := jingle.CallEvent{
+			Action: jingle.ActionPropose, ID: id, MessageType: "chat", Media: []string{"audio"},
+			From: jid.MustParse("alice@example.com/pc"), To: jid.MustParse(account),
+			Wrapper: jingle.Wrapper{From: jid.MustParse("example.com"), To: jid.MustParse("push.example.com")},
+		}
+		if err := svc.Call(ctx, ev); err != nil {
+			t.Fatalf("call %s: %v", id, err)
+		}
+	}
+	for i, a := range accounts {
+		call(a, fmt.Sprintf("first-%d", i))
+	}
+	testenv.Eventually(t, waitShort, func() bool {
+		return gathered(t, reg, "jinglepush_calls_wakes_settled_total", "outcome", "delivered") == float64(len(accounts))
+	}, "every wake recorded delivered")
+
+	// Poison mallory's call, and put a member no version reads among
+	// bob's timers.
+	poisoned := scanKeys(t, c, prefix+"*c:mallory@example.com/*")
+	if len(poisoned) != 1 {
+		t.Fatalf("mallory's call keys: %q", poisoned)
+	}
+	if err := rdb.Set(ctx, poisoned[0], "poison", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var bobTimers string
+	for _, k := range scanKeys(t, c, prefix+"*}:t") {
+		if n, _ := rdb.ZScore(ctx, k, "c\nbob@example.com\nalice@example.com/first-1").Result(); n > 0 {
+			bobTimers = k
+		}
+	}
+	if bobTimers == "" {
+		t.Fatal("no timers key holds bob's ring timeout")
+	}
+	if err := rdb.ZAdd(ctx, bobTimers, redis.Z{Score: 1, Member: "x\nnot a timer"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Past the ring deadline: every call but mallory's ends, now.
+	clk.add(46 * time.Second)
+	svc.FireTimers(ctx)
+	if got := n.ended(); len(got) != len(accounts)-1 || got["first-0"] != 0 {
+		t.Fatalf("calls ended: %v", got)
+	}
+	// Each round, a new call rings and the one before it times out while
+	// the poisoned timer keeps failing, until it is parked.
+	for round := 0; gathered(t, reg, "jinglepush_timers_parked_total") < 2; round++ {
+		if round == 10 {
+			t.Fatalf("the poisoned timer is not parked after %d rounds: %v errors", round, gathered(t, reg, "jinglepush_timers_errors_total"))
+		}
+		id := fmt.Sprintf("round-%d", round)
+		call("bob@example.com", id)
+		clk.add(46 * time.Second) // past its deadline, and past the poisoned timer's claim
+		svc.FireTimers(ctx)
+		if got := n.ended(); got[id] != 1 {
+			t.Fatalf("%s: ended %d times", id, got[id])
+		}
+	}
+	if errs := gathered(t, reg, "jinglepush_timers_errors_total", "kind", "c"); errs != 5 {
+		t.Errorf("%v failures of the poisoned timer, want 5 (then it is parked)", errs)
+	}
+	if got := n.ended(); got["first-0"] != 0 {
+		t.Errorf("mallory's poisoned call ended")
+	}
+	if k := strings.Count(logs.String(), "a timer failed too often and is parked"); k != 1 {
+		t.Errorf("parked logged %d times:\n%s", k, logs.String())
+	}
+	parked := strings.TrimSuffix(scanKeys(t, c, prefix+"*c:mallory@example.com/*")[0], "c:mallory@example.com/alice@example.com/first-0") + "tp"
+	if members, err := rdb.ZRange(ctx, parked, 0, -1).Result(); err != nil || len(members) != 1 || !strings.Contains(members[0], "mallory") {
+		t.Errorf("parked timers in %s: %q, %v", parked, members, err)
+	}
+	// Nothing is left to fire: no more errors, however long it waits.
+	clk.add(time.Hour)
+	before := gathered(t, reg, "jinglepush_timers_errors_total")
+	svc.FireTimers(ctx)
+	if after := gathered(t, reg, "jinglepush_timers_errors_total"); after != before {
+		t.Errorf("timer errors went from %v to %v after parking", before, after)
+	}
+	for _, k := range scanKeys(t, c, prefix+"*}:t") {
+		if n, _ := rdb.ZCard(ctx, k).Result(); n != 0 {
+			members, _ := rdb.ZRange(ctx, k, 0, -1).Result()
+			t.Errorf("%s still holds %q", k, members)
+		}
+	}
+}
+
+// testClock is a clock the test moves.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }
