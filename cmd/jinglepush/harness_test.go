@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -389,6 +390,21 @@ func (s *stack) metric(prefix string) float64 {
 		}
 	}
 	return 0
+}
+
+// metricsText returns the /metrics page of s.
+func (s *stack) metricsText() string {
+	s.t.Helper()
+	resp, err := http.Get("http://" + s.http + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return string(b)
 }
 
 // metricIfUp is metric, or -1 while the HTTP endpoint does not answer
