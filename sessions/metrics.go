@@ -16,7 +16,7 @@ type serviceMetrics struct {
 	timerErrors   *prometheus.CounterVec // kind
 	presenceLost  prometheus.Counter
 	rosterErrors  prometheus.Counter
-	settled       *prometheus.CounterVec // outcome
+	settled       *prometheus.CounterVec   // outcome
 	pushToRinging *prometheus.HistogramVec // bundle_id
 }
 
