@@ -545,3 +545,74 @@ func (c *testClock) add(d time.Duration) {
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
+
+// TestTimersGoOnWhileAMasterIsAway: the timer poll reads every bucket in
+// one pipeline over the cluster's masters; with one master dead, the ring
+// timeouts of the buckets on the others still fire, and those of the dead
+// master's buckets fire once its replica has taken over.
+func TestTimersGoOnWhileAMasterIsAway(t *testing.T) {
+	c := sharedCluster.Get(t)
+	ctx := context.Background()
+	rdb := newRedisClient(RedisConfig{Addrs: c.Addrs(), DialTimeout: 2 * time.Second, Timeout: time.Second, ClusterRefresh: time.Second})
+	t.Cleanup(func() { rdb.Close() })
+	prefix := fmt.Sprintf("away%d:", stackSeq.Add(1))
+	store := sessions.NewStore(rdb, prefix, sessions.StoreOptions{})
+	if err := store.LoadScripts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk := &testClock{now: time.Now().Truncate(time.Millisecond)}
+	reg := prometheus.NewRegistry()
+	n := &told{store: store}
+	svc := sessions.NewService(store, n, nil, sessions.Config{
+		ServedDomains: []string{"example.com"},
+		Apps:          []sessions.App{{BundleID: bundleID, Environment: "production"}},
+		RingTimeout:   45 * time.Second,
+		Now:           clk.Now,
+	}, nil, reg)
+
+	// Accounts until two are on different masters.
+	var accounts []string
+	var masters []*testenv.ClusterNode
+	for i := 0; len(accounts) < 2; i++ {
+		if i == 100 {
+			t.Fatal("100 accounts on one master")
+		}
+		a := fmt.Sprintf("user%d@example.com", i)
+		if _, err := svc.Register(ctx, sessions.Registration{Account: a, Resource: "phone", DeviceID: "iphone", VoIPToken: fmt.Sprintf("%064x", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+		m := c.MasterForKey(t, devicesKey(t, c, prefix, a))
+		if len(masters) == 0 || masters[0] != m {
+			accounts, masters = append(accounts, a), append(masters, m)
+		}
+	}
+	for i, a := range accounts {
+		ev := jingle.CallEvent{
+			Action: jingle.ActionPropose, ID: fmt.Sprintf("call-%d", i), MessageType: "chat", Media: []string{"audio"},
+			From: jid.MustParse("alice@example.com/pc"), To: jid.MustParse(a),
+			Wrapper: jingle.Wrapper{From: jid.MustParse("example.com"), To: jid.MustParse("push.example.com")},
+		}
+		if err := svc.Call(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, waitShort, func() bool {
+		return gathered(t, reg, "jinglepush_calls_wakes_settled_total", "outcome", "delivered") == 2
+	}, "both wakes recorded delivered")
+	waitReplicated(t, masters[0].Redis, []*testenv.Redis{c.ReplicasOf(t, masters[0])[0].Redis})
+
+	masters[0].Kill()
+	clk.add(46 * time.Second)
+	svc.FireTimers(ctx)
+	if got := n.ended(); got["call-1"] != 1 || got["call-0"] != 0 {
+		t.Fatalf("with %s dead, calls ended: %v; want call-1 (on %s) only", masters[0].Addr, got, masters[1].Addr)
+	}
+	c.WaitHealthy(t) // the replica took over
+	testenv.Eventually(t, waitShort, func() bool {
+		svc.FireTimers(ctx)
+		return n.ended()["call-0"] == 1
+	}, "the dead master's ring timeout to fire on its replica")
+	if got := n.ended(); got["call-0"] != 1 || got["call-1"] != 1 {
+		t.Errorf("calls ended: %v, want each once", got)
+	}
+}
