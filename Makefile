@@ -4,10 +4,11 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-# What the tests start: redis-server, Prosody (+ prosody-modules) and ejabberd,
-# all from Debian's packages; and the checkers of deploy/: promtool (package
-# prometheus) for the alert rules, systemd-analyze (systemd) for the unit.
-DEB_PACKAGES := redis-server prosody prosody-modules ejabberd prometheus systemd
+# What the tests start: redis-server, redis-sentinel, Prosody (+ prosody-modules)
+# and ejabberd, all from Debian's packages; and the checkers of deploy/:
+# promtool (package prometheus) for the alert rules, systemd-analyze (systemd)
+# for the unit.
+DEB_PACKAGES := redis-server redis-sentinel prosody prosody-modules ejabberd prometheus systemd
 
 .PHONY: help build demo test test-backports bench soak check unit deps clean
 
@@ -29,7 +30,7 @@ test-backports: ## the server tests on Prosody 13 and ejabberd 24.12 from bookwo
 
 bench: deps ## micro-benchmarks, then the load harness: the table of docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./jingle/ ./component/ ./sessions/ ./pushnotify/
-	$(GO) run ./cmd/jinglepush-bench -rates 0,10000,1000 -duration 20s
+	$(GO) run ./cmd/jinglepush-bench -rates 0,10000,1000 -duration 20s -cluster -processes 2
 
 soak: deps ## 1000 calls/s for 5 minutes, RSS sampled every 10 s
 	$(GO) run ./cmd/jinglepush-bench -rates 1000 -firehose=false -ceiling=false -soak 5m

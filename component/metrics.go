@@ -23,7 +23,7 @@ func newMetrics(reg prometheus.Registerer, queueLen, unfinishedN func() float64,
 		}, []string{"reason"}),
 		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "jinglepush", Subsystem: "component", Name: "connections_total",
-			Help: "Connection attempts to the server's component port, by result.",
+			Help: "Connection attempts to the server's component port, by result (attempt, connected, dial_error, handshake_error, refused, standby: another process holds the connection).",
 		}, []string{"result"}),
 	}
 	stanzas := prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -95,6 +95,9 @@ func (s *Service) propose(ctx context.Context, ev jingle.CallEvent) error {
 	if s.cfg.RingFrom == RingFromContacts && s.rosters != nil {
 		p.refuse = s.contactCheck(ctx, p)
 	}
+	// A copy of a call this process rang from memory, arriving before the
+	// outage's calls are recorded, records it: it must not ring again.
+	p.pushed = s.outage.pushedFor(p)
 	res, err := s.proposeUntilAnswered(ctx, p, arrived)
 	if err != nil {
 		return s.failOpen(ctx, p, arrived, err)

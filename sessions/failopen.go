@@ -102,6 +102,19 @@ func (o *outage) remember(p proposal, pushed []string) {
 	o.calls = append(o.calls, rungFromMemory{p: p, pushed: pushed})
 }
 
+// pushedFor returns the devices this process rang from memory for p's
+// call during the outage, if it did.
+func (o *outage) pushedFor(p proposal) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, r := range o.calls {
+		if r.p.account == p.account && r.p.caller == p.caller && r.p.id == p.id {
+			return r.pushed
+		}
+	}
+	return nil
+}
+
 // answered ends an outage once Redis answers: the calls rung meanwhile are
 // recorded (recordOutage runs them).
 func (o *outage) answered(s *Service) {

@@ -80,7 +80,7 @@ func (s *Store) propose(ctx context.Context, p proposal) (proposeResult, error) 
 	calls := []*scriptCall{prop}
 	budgets := map[*scriptCall]string{}
 	addBudget := func(name string, perMinute int, reason string) {
-		if perMinute <= 0 || p.refuse != "" {
+		if perMinute <= 0 || p.refuse != "" || len(p.pushed) > 0 {
 			return
 		}
 		c := &scriptCall{script: budgetScript, keys: []string{s.keys.budget(name)},

@@ -69,8 +69,9 @@ func (s *Service) FireTimers(ctx context.Context) {
 		return nil
 	})
 	if err != nil && err != redis.Nil {
+		// One node of a cluster down (a failover) must not hold up the
+		// buckets of the others: those that answered go on.
 		s.log.Warn("timers", "error", err)
-		return
 	}
 	if clock != nil {
 		if t, err := clock.Result(); err == nil {
@@ -78,7 +79,7 @@ func (s *Service) FireTimers(ctx context.Context) {
 		}
 	}
 	for i, b := range bases {
-		if len(cmds[i].Val()) == 0 {
+		if cmds[i].Err() != nil || len(cmds[i].Val()) == 0 {
 			continue
 		}
 		timers, err := s.store.claimTimers(ctx, b, claimBatch, claimFor, maxClaims)
@@ -90,7 +91,9 @@ func (s *Service) FireTimers(ctx context.Context) {
 			s.fireTimer(ctx, b, t)
 		}
 	}
-	s.outage.answered(s)
+	if err == nil || err == redis.Nil {
+		s.outage.answered(s) // every node answered
+	}
 }
 
 // fireTimer acts on one claimed timer. An error leaves it claimed: it

@@ -68,11 +68,11 @@ func freePort() int {
 }
 
 // startRedis runs a private redis-server without persistence.
-func startRedis(dir string) (*child, string, error) {
+func startRedis(dir string, args ...string) (*child, string, error) {
 	port := freePort()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	c, err := startChild("redis-server", filepath.Join(dir, "redis.log"), "redis-server",
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	c, err := startChild("redis-server", filepath.Join(dir, "redis.log"), append([]string{"redis-server",
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}, args...)...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -88,6 +88,73 @@ func startRedis(dir string) (*child, string, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startCluster runs a Redis Cluster of n masters without replicas (the
+// figures are the cost of spreading the keys, not of replicating them)
+// and waits until every node says the cluster is ok.
+func startCluster(dir string, n int) ([]*child, []string, error) {
+	var procs []*child
+	var addrs []string
+	for i := range n {
+		ndir := filepath.Join(dir, fmt.Sprintf("redis-node-%d", i))
+		if err := os.Mkdir(ndir, 0o700); err != nil {
+			return procs, nil, err
+		}
+		c, addr, err := startRedis(ndir, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+		if err != nil {
+			return procs, nil, err
+		}
+		procs, addrs = append(procs, c), append(addrs, addr)
+	}
+	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		return procs, nil, fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	for _, addr := range addrs {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			info, err := rdb.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				rdb.Close()
+				return procs, nil, fmt.Errorf("redis cluster node %s not ok: %v %s", addr, err, info)
+			}
+		}
+		rdb.Close()
+	}
+	return procs, addrs, nil
+}
+
+// usedMemory sums used_memory (INFO memory) over the servers at addrs.
+func usedMemory(addrs []string) (int64, error) {
+	var sum int64
+	for _, addr := range addrs {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		info, err := rdb.Info(context.Background(), "memory").Result()
+		rdb.Close()
+		if err != nil {
+			return 0, fmt.Errorf("redis %s: %w", addr, err)
+		}
+		found := false
+		for line := range strings.SplitSeq(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("redis %s: used_memory %q", addr, v)
+				}
+				sum += n
+				found = true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("redis %s: no used_memory", addr)
+		}
+	}
+	return sum, nil
 }
 
 // buildJinglepush builds the component into dir.

@@ -14,21 +14,28 @@ import (
 	"github.com/jinglepush/jinglepush/internal/xmppclient"
 )
 
-// xmppServer plays the XMPP server's side of XEP-0114 for one component
-// connection: it accepts it, checks the handshake, writes stanzas and counts
-// the IQ answers.
+// xmppServer plays the XMPP server's side of XEP-0114 for the component's
+// connections: it accepts them, checks each handshake, spreads the stanzas
+// it writes over them in turn (as ejabberd spreads a component's stanzas
+// over its connections) and counts the IQ answers.
 type xmppServer struct {
 	ln     net.Listener
 	domain string
 	secret string
 
-	conn net.Conn
-	w    *bufio.Writer
-	wmu  sync.Mutex
+	wmu   sync.Mutex
+	conns []*xconn
+	next  int
 
 	results atomic.Int64 // IQ results received
 	errors  atomic.Int64 // IQ errors received
 	closed  chan error
+}
+
+// xconn is one component connection.
+type xconn struct {
+	c net.Conn
+	w *bufio.Writer
 }
 
 func listenXMPP(domain, secret string) (*xmppServer, error) {
@@ -36,25 +43,34 @@ func listenXMPP(domain, secret string) (*xmppServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &xmppServer{ln: ln, domain: domain, secret: secret, closed: make(chan error, 1)}, nil
+	return &xmppServer{ln: ln, domain: domain, secret: secret, closed: make(chan error, 16)}, nil
 }
 
 func (s *xmppServer) addr() string { return s.ln.Addr().String() }
 
-// accept waits for the component and does the handshake.
-func (s *xmppServer) accept(timeout time.Duration) error {
+// accept waits for n component connections and does their handshakes.
+func (s *xmppServer) accept(n int, timeout time.Duration) error {
 	if tl, ok := s.ln.(*net.TCPListener); ok {
 		_ = tl.SetDeadline(time.Now().Add(timeout))
 	}
-	c, err := s.ln.Accept()
-	if err != nil {
-		return fmt.Errorf("no component connection: %w", err)
+	for i := range n {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return fmt.Errorf("component connection %d of %d: %w", i+1, n, err)
+		}
+		if err := s.handshake(c, fmt.Sprintf("bench-stream-%d", i)); err != nil {
+			c.Close()
+			return err
+		}
 	}
+	return nil
+}
+
+func (s *xmppServer) handshake(c net.Conn, id string) error {
 	r := xmppclient.NewElementReader(c)
 	if _, err := r.ReadHeader(); err != nil {
 		return err
 	}
-	const id = "bench-stream"
 	fmt.Fprintf(c, `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='%s' xmlns='jabber:component:accept' from='%s'>`, id, s.domain)
 	hs, err := r.Next()
 	if err != nil {
@@ -67,7 +83,9 @@ func (s *xmppServer) accept(timeout time.Duration) error {
 	if _, err := c.Write([]byte("<handshake/>")); err != nil {
 		return err
 	}
-	s.conn, s.w = c, bufio.NewWriterSize(c, 256<<10)
+	s.wmu.Lock()
+	s.conns = append(s.conns, &xconn{c: c, w: bufio.NewWriterSize(c, 256<<10)})
+	s.wmu.Unlock()
 	go func() {
 		for {
 			st, err := r.Next()
@@ -86,25 +104,44 @@ func (s *xmppServer) accept(timeout time.Duration) error {
 	return nil
 }
 
-// write queues raw; flush sends what is queued.
+// write queues raw on the next connection; flush sends what is queued.
 func (s *xmppServer) write(raw string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	_, err := s.w.WriteString(raw)
+	c := s.conns[s.next%len(s.conns)]
+	s.next++
+	_, err := c.w.WriteString(raw)
 	return err
 }
 
 func (s *xmppServer) flush() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	return s.w.Flush()
+	for _, c := range s.conns {
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close ends the listener and the connections.
+func (s *xmppServer) close() {
+	s.ln.Close()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for _, c := range s.conns {
+		c.c.Close()
+	}
 }
 
 // The stanzas a Prosody or ejabberd would send.
 
-func registerIQ(user, domain, component string, n int, voip string) string {
-	return fmt.Sprintf(`<iq type='set' id='r%d' from='%s@%s/phone' to='%s'><command xmlns='http://jabber.org/protocol/commands' node='register-push-apns' action='execute'><x xmlns='jabber:x:data' type='submit'><field var='device-id'><value>iphone</value></field><field var='voip-token'><value>%s</value></field></x></command></iq>`,
-		n, user, domain, component, voip)
+// registerIQ registers a device with both tokens, as the iOS app does
+// (docs/ios-app.md).
+func registerIQ(user, domain, component string, n int, voip, tok string) string {
+	return fmt.Sprintf(`<iq type='set' id='r%d' from='%s@%s/phone' to='%s'><command xmlns='http://jabber.org/protocol/commands' node='register-push-apns' action='execute'><x xmlns='jabber:x:data' type='submit'><field var='device-id'><value>iphone</value></field><field var='voip-token'><value>%s</value></field><field var='token'><value>%s</value></field></x></command></iq>`,
+		n, user, domain, component, voip, tok)
 }
 
 func proposeCopy(callee, domain, component string, n int64) string {

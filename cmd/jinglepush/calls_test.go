@@ -46,7 +46,7 @@ func checkBackground(t *testing.T, r testenv.Request, tok, event string) {
 }
 
 func TestCallLifecycle(t *testing.T) {
-	forEachServer(t, func(t *testing.T, srv *servers) {
+	forEachSetup(t, lifecycleOnEveryRedis, func(t *testing.T, srv *servers) {
 		t.Run("hibernated callee gets its push", func(t *testing.T) {
 			s := newStack(t, srv, stackOptions{})
 			bob, _, ac, d := s.hibernatedCallee()

@@ -50,7 +50,8 @@ type XMPPConfig struct {
 	secretFromFile bool // Load read Secret from SecretFile
 }
 
-// RedisConfig is [redis]. Several addresses mean Redis Cluster.
+// RedisConfig is [redis]. One address means a single node, several a Redis
+// Cluster; with MasterName the addresses are Redis Sentinels (redis.go).
 type RedisConfig struct {
 	Addrs        []string      `mapstructure:"addrs"`
 	Password     Secret        `mapstructure:"password"` // after Load: from password or password_file
@@ -62,7 +63,18 @@ type RedisConfig struct {
 	Timeout      time.Duration `mapstructure:"timeout"` // each read and write
 	PoolSize     int           `mapstructure:"pool_size"`
 
-	passwordFromFile bool
+	// MasterName is the master's name at the Sentinels; set, Addrs are
+	// the Sentinels and the client follows their failovers.
+	MasterName           string `mapstructure:"master_name"`
+	SentinelUsername     string `mapstructure:"sentinel_username"`
+	SentinelPassword     Secret `mapstructure:"sentinel_password"` // after Load: from either key
+	SentinelPasswordFile string `mapstructure:"sentinel_password_file"`
+	// ClusterRefresh is how old the cluster client's slot map may grow
+	// before it is read again; a failed command reads it at once.
+	ClusterRefresh time.Duration `mapstructure:"cluster_refresh"`
+
+	passwordFromFile         bool
+	sentinelPasswordFromFile bool
 }
 
 // APNsConfig is [apns] with its [[apns.apps]].
@@ -167,6 +179,9 @@ func defaults() Config {
 			KeyPrefix:   "jinglepush:",
 			DialTimeout: 2 * time.Second,
 			Timeout:     1 * time.Second,
+			// go-redis's own minute would send a dead master's slots to
+			// it for that long after a failover.
+			ClusterRefresh: time.Second,
 		},
 		APNs: APNsConfig{
 			Workers:     push.Workers,

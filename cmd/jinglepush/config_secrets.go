@@ -50,6 +50,7 @@ func (c *Config) readSecretFiles() []error {
 	}
 	read("xmpp.secret_file", c.XMPP.SecretFile, &c.XMPP.Secret, &c.XMPP.secretFromFile)
 	read("redis.password_file", c.Redis.PasswordFile, &c.Redis.Password, &c.Redis.passwordFromFile)
+	read("redis.sentinel_password_file", c.Redis.SentinelPasswordFile, &c.Redis.SentinelPassword, &c.Redis.sentinelPasswordFromFile)
 	for i := range c.APNs.Apps {
 		a := &c.APNs.Apps[i]
 		read(fmt.Sprintf("apns.apps[%d].certificate_password_file", i), a.CertificatePasswordFile, &a.CertificatePassword, &a.passwordFromFile)

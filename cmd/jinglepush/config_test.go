@@ -127,6 +127,8 @@ func TestDefaults(t *testing.T) {
 			DialTimeout: 2 * time.Second,
 			Timeout:     time.Second,
 			PoolSize:    0,
+
+			ClusterRefresh: time.Second,
 		},
 		APNs: APNsConfig{
 			Endpoint:    "",
@@ -208,6 +210,13 @@ func TestEveryKey(t *testing.T) {
 			Timeout:          500 * time.Millisecond,
 			PoolSize:         32,
 			passwordFromFile: true,
+
+			MasterName:               "jinglepush-master",
+			SentinelUsername:         "sentinel-user",
+			SentinelPassword:         "file-sentinel-password",
+			SentinelPasswordFile:     file("sentinel-password"),
+			ClusterRefresh:           5 * time.Second,
+			sentinelPasswordFromFile: true,
 		},
 		APNs: APNsConfig{
 			Endpoint:    "https://apns.test:8443",

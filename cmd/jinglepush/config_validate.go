@@ -227,7 +227,7 @@ func (r RedisConfig) check(p *problems) {
 	switch {
 	case r.DB < 0:
 		p.add("redis.db", "must not be negative")
-	case r.DB != 0 && len(r.Addrs) > 1:
+	case r.DB != 0 && len(r.Addrs) > 1 && r.MasterName == "":
 		p.add("redis.db", "must be 0 with several redis.addrs (Redis Cluster has only database 0)")
 	}
 	if strings.ContainsAny(r.KeyPrefix, "{}") {
@@ -236,6 +236,19 @@ func (r RedisConfig) check(p *problems) {
 	p.positive("redis.dial_timeout", r.DialTimeout)
 	p.positive("redis.timeout", r.Timeout)
 	p.atLeast("redis.pool_size", r.PoolSize, 0)
+
+	if strings.TrimSpace(r.MasterName) != r.MasterName || strings.ContainsFunc(r.MasterName, unicode.IsControl) {
+		p.add("redis.master_name", "must not hold spaces at its ends or control characters")
+	}
+	sentinelAuth := r.SentinelUsername != "" || r.SentinelPassword != "" || r.SentinelPasswordFile != ""
+	if r.MasterName == "" && sentinelAuth {
+		p.add("redis.master_name", "must be set for redis.sentinel_username or redis.sentinel_password: they apply to Sentinels only")
+	}
+	p.secret("redis.sentinel_password", "redis.sentinel_password_file", r.SentinelPassword, r.SentinelPasswordFile, r.sentinelPasswordFromFile, false)
+	if r.SentinelUsername != "" && r.SentinelPassword == "" && r.SentinelPasswordFile == "" {
+		p.add("redis.sentinel_username", "needs redis.sentinel_password or redis.sentinel_password_file")
+	}
+	p.positive("redis.cluster_refresh", r.ClusterRefresh)
 }
 
 func (a APNsConfig) check(p *problems) {

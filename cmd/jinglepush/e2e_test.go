@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,143 @@ import (
 func forEachServer(t *testing.T, f func(t *testing.T, srv *servers)) {
 	t.Run("prosody", func(t *testing.T) { f(t, prosodyServers(t, testenv.ProsodyOptions{})) })
 	t.Run("ejabberd", func(t *testing.T) { f(t, ejabberdServers(t, testenv.EjabberdOptions{})) })
+}
+
+// The Redis Cluster and the Sentinel setup of this test binary, shared by
+// every test that runs on them (TestMain closes them). Each stack keeps to
+// its own key prefix. Tests that fail over, pause or kill their nodes run
+// alone (no t.Parallel) and leave them to be repaired by the next Get.
+var (
+	sharedCluster  = &testenv.SharedRedisCluster{Options: testenv.ClusterOptions{Masters: 3, ReplicasPerMaster: 1}}
+	sharedSentinel = &testenv.SharedRedisSentinel{Options: testenv.SentinelOptions{Replicas: 1}}
+)
+
+// Kinds of Redis a scenario runs on.
+const (
+	onSingle   = "single"
+	onCluster  = "cluster"
+	onSentinel = "sentinel"
+)
+
+// lifecycleOnEveryRedis are the scenarios of TestCallLifecycle that also
+// run on the cluster and on Sentinel (issue 15): each of the callee's
+// states (offline in the retract, timeout and duplicate scenarios,
+// hibernated), both endings, duplicates, two devices, and a restart.
+var lifecycleOnEveryRedis = []string{
+	"hibernated callee gets its push",
+	"caller retracts: a missed-call alert, no second VoIP push",
+	"ring timeout: a missed-call alert",
+	"duplicate propose rings once",
+	"two devices each get one push",
+	"component killed and restarted mid-call: no duplicate push",
+}
+
+// forEachSetup runs f on every XMPP server with every kind of Redis: with
+// a single redis-server, all of f's scenarios; with the shared cluster and
+// the shared Sentinel setup, only the scenarios named in only (the others
+// skip). Each server and Redis pair runs beside the others (go test's
+// -parallel, 2 on 2 cores) on an XMPP server of its own: scenarios on one
+// server share its component connection and run one after the other.
+func forEachSetup(t *testing.T, only []string, f func(t *testing.T, srv *servers)) {
+	for _, kind := range []string{onSingle, onCluster, onSentinel} {
+		for _, software := range []string{"prosody", "ejabberd"} {
+			name := software
+			if kind != onSingle {
+				name += "-" + kind
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				srv := newServers(t, software, kind)
+				if kind != onSingle {
+					srv.only = only
+				}
+				f(t, srv)
+				for _, o := range srv.only {
+					if !srv.ran[o] {
+						t.Errorf("no scenario %q to run on the %s", o, kind)
+					}
+				}
+			})
+		}
+	}
+}
+
+// newServers starts an XMPP server (prosody or ejabberd, default options)
+// and takes the Redis of kind: a redis-server of its own, or the shared
+// cluster or Sentinel setup.
+func newServers(t *testing.T, software, kind string) *servers {
+	t.Helper()
+	srv := &servers{}
+	switch software {
+	case "prosody":
+		srv.xmpp, srv.hibernated = testenv.StartProsody(t, testenv.ProsodyOptions{}), testenv.ProsodyHibernationLog
+	case "ejabberd":
+		srv.xmpp, srv.hibernated = testenv.StartEjabberd(t, testenv.EjabberdOptions{}), testenv.EjabberdHibernationLog
+	default:
+		t.Fatalf("no XMPP server %q", software)
+	}
+	srv.useRedis(t, kind)
+	return srv
+}
+
+// useRedis gives srv the Redis of kind.
+func (srv *servers) useRedis(t *testing.T, kind string) {
+	t.Helper()
+	srv.redis, srv.cluster, srv.sentinel = nil, nil, nil
+	switch kind {
+	case onSingle:
+		srv.redis = testenv.StartRedis(t)
+	case onCluster:
+		srv.cluster = sharedCluster.Get(t)
+	case onSentinel:
+		srv.sentinel = sharedSentinel.Get(t)
+	default:
+		t.Fatalf("no Redis kind %q", kind)
+	}
+}
+
+// redisKind names the kind of srv's Redis.
+func (srv *servers) redisKind() string {
+	switch {
+	case srv.cluster != nil:
+		return onCluster
+	case srv.sentinel != nil:
+		return onSentinel
+	}
+	return onSingle
+}
+
+// redisTOML is the [redis] lines that reach srv's Redis.
+func (srv *servers) redisTOML() string {
+	switch {
+	case srv.cluster != nil:
+		// Every node as a seed, as an operator would list them.
+		return "addrs = " + tomlList(srv.cluster.Addrs())
+	case srv.sentinel != nil:
+		return fmt.Sprintf("addrs = %s\nmaster_name = %q", tomlList(srv.sentinel.SentinelAddrs()), srv.sentinel.MasterName)
+	}
+	return fmt.Sprintf("addrs = [%q]", srv.redis.Addr)
+}
+
+// skipUnlisted skips t when srv runs only some scenarios and t is not one
+// of them.
+func (srv *servers) skipUnlisted(t *testing.T) {
+	if srv.only == nil {
+		return
+	}
+	name := t.Name()[strings.LastIndexByte(t.Name(), '/')+1:]
+	for _, o := range srv.only {
+		if strings.ReplaceAll(o, " ", "_") == name {
+			srv.mu.Lock()
+			if srv.ran == nil {
+				srv.ran = make(map[string]bool)
+			}
+			srv.ran[o] = true
+			srv.mu.Unlock()
+			return
+		}
+	}
+	t.Skipf("not one of the scenarios that run on the %s", srv.redisKind())
 }
 
 // prosodyServers starts a Prosody and a redis-server for t's scenarios.

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,6 +48,16 @@ type servers struct {
 	// hibernated is what the server logs when a XEP-0198 session loses its
 	// connection and is kept for resumption.
 	hibernated string
+
+	// The Redis of the scenarios, when it is not redis: a cluster or a
+	// Sentinel setup shared by the test binary (redis_kinds_test.go).
+	cluster  *testenv.RedisCluster
+	sentinel *testenv.RedisSentinel
+	// only, when set, names the scenarios (subtests) to run on these
+	// servers; newStack skips the others, and notes in ran those it ran.
+	only []string
+	mu   sync.Mutex
+	ran  map[string]bool
 }
 
 // stackOptions vary the jinglepush config of a scenario.
@@ -60,6 +71,10 @@ type stackOptions struct {
 	xmppTOML      string         // more [xmpp] keys
 	redis         *testenv.Redis // a Redis of the scenario's own (for faults), instead of the shared one
 	extraTOML     string
+	// standby: the process starts as Prosody's hot standby, turned away
+	// while another holds the component connection (start does not wait
+	// for /readyz, only for that).
+	standby bool
 }
 
 // stack is one scenario's jinglepush and its APNs fake.
@@ -73,11 +88,16 @@ type stack struct {
 	prefix  string
 
 	process bool
+	standby bool
 
 	mu      sync.Mutex
 	running *instance
 	last    *instance            // the instance stopped last, for its log
 	clients []*xmppclient.Client // every login, for settle's barrier
+	// peers are the other jinglepush processes of the scenario (newPeer):
+	// the same component, Redis keys and APNs. settle waits for them too.
+	peers []*stack
+	main  *stack // of a peer: the stack it was made from
 }
 
 // instance is one running jinglepush: run() in this process, or the built
@@ -93,6 +113,7 @@ var stackSeq atomic.Int64
 
 func newStack(t *testing.T, srv *servers, opts stackOptions) *stack {
 	t.Helper()
+	srv.skipUnlisted(t)
 	info := srv.xmpp.Info()
 	s := &stack{
 		t: t, srv: srv, info: info, apns: testenv.StartAPNs(t),
@@ -117,9 +138,9 @@ func newStack(t *testing.T, srv *servers, opts stackOptions) *stack {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "AuthKey_KEY1234567.p8")
 	writeP8(t, keyFile)
-	redisAddr := srv.redis.Addr
+	redisTOML := srv.redisTOML()
 	if opts.redis != nil {
-		redisAddr = opts.redis.Addr
+		redisTOML = fmt.Sprintf("addrs = [%q]", opts.redis.Addr)
 	}
 	cfg := fmt.Sprintf(`
 [xmpp]
@@ -132,7 +153,7 @@ reconnect_max = "500ms"
 %s
 
 [redis]
-addrs = [%q]
+%s
 key_prefix = %q
 
 [apns]
@@ -157,7 +178,7 @@ listen = %q
 [log]
 level = "debug"
 %s`, info.ComponentAddr, info.ComponentDomain, info.Secret, tomlList(served), opts.xmppTOML,
-		redisAddr, s.prefix, s.apns.URL, s.apns.CAFile, bundleID, keyFile,
+		redisTOML, s.prefix, s.apns.URL, s.apns.CAFile, bundleID, keyFile,
 		opts.ringTimeout.String(), opts.staleAfter.String(), wake, opts.callsTOML, s.http, opts.extraTOML)
 	s.cfgPath = filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
@@ -166,6 +187,39 @@ level = "debug"
 	t.Cleanup(s.stop)
 	s.start()
 	return s
+}
+
+// newPeer starts another jinglepush process for s's scenario, as an
+// operator runs several: the same config (component, Redis and key prefix,
+// APNs) with an HTTP endpoint of its own, in a child process when s is
+// one. A standby peer is one that Prosody turns away while s holds the
+// component connection (stackOptions.standby).
+func (s *stack) newPeer(standby bool) *stack {
+	s.t.Helper()
+	p := &stack{
+		t: s.t, srv: s.srv, info: s.info, apns: s.apns, prefix: s.prefix,
+		http:    "127.0.0.1:" + strconv.Itoa(testenv.FreePort(s.t)),
+		process: s.process, standby: standby, main: s,
+	}
+	cfg, err := os.ReadFile(s.cfgPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	listen := fmt.Sprintf("listen = %q", s.http)
+	if !bytes.Contains(cfg, []byte(listen)) {
+		s.t.Fatalf("no %s in %s", listen, s.cfgPath)
+	}
+	cfg = bytes.Replace(cfg, []byte(listen), fmt.Appendf(nil, "listen = %q", p.http), 1)
+	p.cfgPath = filepath.Join(s.t.TempDir(), "config.toml")
+	if err := os.WriteFile(p.cfgPath, cfg, 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.peers = append(s.peers, p)
+	s.mu.Unlock()
+	s.t.Cleanup(p.stop)
+	p.start()
+	return p
 }
 
 func tomlList(l []string) string {
@@ -191,7 +245,8 @@ func writeP8(t *testing.T, path string) {
 	}
 }
 
-// start runs jinglepush and waits until /readyz says it is connected.
+// start runs jinglepush and waits until /readyz says it is connected (a
+// standby: until the server has turned it away once).
 func (s *stack) start() {
 	s.t.Helper()
 	in := &instance{done: make(chan int, 1), logs: &syncBuffer{}}
@@ -207,6 +262,13 @@ func (s *stack) start() {
 	s.mu.Lock()
 	s.running = in
 	s.mu.Unlock()
+	if s.standby {
+		// A fresh process counts from 0.
+		testenv.Eventually(s.t, waitShort, func() bool {
+			return s.metricIfUp(`jinglepush_component_connections_total{result="standby"}`) >= 1
+		}, "jinglepush turned away as a standby")
+		return
+	}
 	s.waitReady()
 }
 
@@ -226,7 +288,8 @@ func (s *stack) launch(path string) *instance {
 	return in
 }
 
-// waitReady waits until /readyz says 200: connected, Redis answers.
+// waitReady waits until /readyz says jinglepush is connected and Redis
+// answers.
 func (s *stack) waitReady() {
 	s.t.Helper()
 	testenv.Eventually(s.t, waitShort, func() bool {
@@ -319,6 +382,8 @@ func binary(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	sharedCluster.Close()
+	sharedSentinel.Close()
 	if built.path != "" {
 		os.RemoveAll(filepath.Dir(built.path))
 	}
@@ -344,6 +409,33 @@ func (s *stack) metric(prefix string) float64 {
 		}
 	}
 	return 0
+}
+
+// metricsText returns the /metrics page of s.
+func (s *stack) metricsText() string {
+	s.t.Helper()
+	resp, err := http.Get("http://" + s.http + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// metricIfUp is metric, or -1 while the HTTP endpoint does not answer
+// (a process starting).
+func (s *stack) metricIfUp(prefix string) float64 {
+	s.t.Helper()
+	resp, err := http.Get("http://" + s.http + "/metrics")
+	if err != nil {
+		return -1
+	}
+	resp.Body.Close()
+	return s.metric(prefix)
 }
 
 // waitMetric waits until the metric reaches want.
@@ -524,8 +616,30 @@ func (s *stack) settle() {
 		}
 	}
 	testenv.Eventually(s.t, waitShort, func() bool {
-		return s.metric("jinglepush_component_unfinished_stanzas") == 0 && s.metric("jinglepush_apns_unfinished_pushes") == 0
+		for _, p := range s.processes() {
+			if p.metric("jinglepush_component_unfinished_stanzas") != 0 || p.metric("jinglepush_apns_unfinished_pushes") != 0 {
+				return false
+			}
+		}
+		return true
 	}, "jinglepush to be idle")
+}
+
+// processes returns s and its peers that run now.
+func (s *stack) processes() []*stack {
+	s.mu.Lock()
+	all := append([]*stack{s}, s.peers...)
+	s.mu.Unlock()
+	var up []*stack
+	for _, p := range all {
+		p.mu.Lock()
+		running := p.running != nil
+		p.mu.Unlock()
+		if running {
+			up = append(up, p)
+		}
+	}
+	return up
 }
 
 // pushes waits for n pushes, then until jinglepush is idle (settle), and

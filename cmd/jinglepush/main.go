@@ -31,7 +31,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/jinglepush/jinglepush/component"
 	"github.com/jinglepush/jinglepush/pushnotify"
@@ -156,6 +155,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, rl *reloader) erro
 
 	rdb := newRedisClient(cfg.Redis)
 	defer rdb.Close()
+	log.Info("redis", "kind", cfg.Redis.Kind(), "addrs", cfg.Redis.Addrs, "master_name", cfg.Redis.MasterName)
 	sessions.InstrumentRedis(rdb, reg)
 	store := sessions.NewStore(rdb, cfg.Redis.KeyPrefix, sessions.StoreOptions{TraceTTL: cfg.Calls.TraceTTL})
 	if err := store.LoadScripts(ctx); err != nil {
@@ -327,21 +327,6 @@ func httpHandler(reg *prometheus.Registry, comp *component.Component, svc *sessi
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
-}
-
-// newRedisClient is the Redis client of the configuration: one node, or a
-// cluster for several addresses.
-func newRedisClient(c RedisConfig) redis.UniversalClient {
-	return redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:        c.Addrs,
-		Username:     c.Username,
-		Password:     string(c.Password),
-		DB:           c.DB,
-		DialTimeout:  c.DialTimeout,
-		ReadTimeout:  c.Timeout,
-		WriteTimeout: c.Timeout,
-		PoolSize:     c.PoolSize,
-	})
 }
 
 // certPool returns the system's trusted CAs plus the one in file (for a

@@ -82,6 +82,70 @@ func (s *SharedRedisCluster) Close() {
 	}
 }
 
+// SharedRedisSentinel is one Redis Sentinel setup (a master, its replicas
+// and the sentinels) for every test of a test binary that asks for it, as
+// SharedRedisCluster is for a cluster, with the same rules: keys under a
+// prefix of the test's own, no t.Parallel for a test that fails over,
+// pauses or kills a server, Close in TestMain.
+type SharedRedisSentinel struct {
+	// Options are the setup's, read once at the first Get.
+	Options SentinelOptions
+
+	once     sync.Once
+	owner    *detached
+	sentinel *RedisSentinel
+	err      error
+	repair   sync.Mutex
+}
+
+// Get returns the setup, started at the first call, healthy: servers and
+// sentinels an earlier test paused are resumed, those it killed or stopped
+// are restarted, and Get waits until the sentinels agree on a master that
+// every other server replicates. If t fails, the end of every process's
+// output is logged. t is skipped if redis-server or redis-sentinel is not
+// installed, as with StartRedisSentinel.
+func (s *SharedRedisSentinel) Get(t testing.TB) *RedisSentinel {
+	t.Helper()
+	RequireBinary(t, "redis-server")
+	RequireBinary(t, "redis-sentinel")
+	s.once.Do(func() {
+		s.owner = &detached{name: "shared redis sentinel"}
+		s.err = s.owner.run(func(tb testing.TB) {
+			s.sentinel = StartRedisSentinel(tb, s.Options)
+		})
+	})
+	if s.err != nil {
+		t.Fatalf("testenv: %v", s.err)
+	}
+	rs := s.sentinel
+	all := append(append([]*Redis(nil), rs.Servers...), rs.Sentinels...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, r := range all {
+				t.Logf("testenv: output of %s %s (%s), last lines:\n%s", r.name, r.Addr, r.process().exitStatus(), lastBytes(r.process().Output(), 8<<10))
+			}
+		}
+	})
+	s.repair.Lock()
+	defer s.repair.Unlock()
+	for _, r := range all {
+		if !r.Running() {
+			r.Restart(t)
+		} else if r.Paused() {
+			r.Resume()
+		}
+	}
+	rs.WaitHealthy(t)
+	return rs
+}
+
+// Close stops the setup's processes and removes their folders.
+func (s *SharedRedisSentinel) Close() {
+	if s.owner != nil {
+		s.owner.close()
+	}
+}
+
 // lastBytes returns the end of s, at most n bytes from a line start.
 func lastBytes(s string, n int) string {
 	if len(s) <= n {

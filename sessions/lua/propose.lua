@@ -98,7 +98,12 @@ if not call[1] then
   if ARGV[25] ~= '' then
     return refuse(ARGV[25])
   end
-  local why_not = limit()
+  -- A call rung from memory while Redis was away rings already: limits
+  -- are for new calls, and refusing it now would leave it never ended.
+  local why_not = nil
+  if ARGV[27] == '' then
+    why_not = limit()
+  end
   if why_not then
     return refuse(why_not)
   end
