@@ -3,7 +3,9 @@ package sessions
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -15,12 +17,17 @@ import (
 // read. A Redis that refuses CONFIG (managed services rename it) is read
 // through INFO alone.
 func (s *Store) Durability(ctx context.Context) ([]string, error) {
-	var warnings []string
+	var (
+		mu       sync.Mutex // a cluster's masters are read side by side
+		warnings []string
+	)
 	check := func(ctx context.Context, c *redis.Client) error {
 		w, err := durability(ctx, c)
 		if err != nil {
 			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		for _, msg := range w {
 			warnings = append(warnings, c.Options().Addr+": "+msg)
 		}
@@ -38,6 +45,7 @@ func (s *Store) Durability(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sessions: redis durability: %w", err)
 	}
+	slices.Sort(warnings)
 	return warnings, nil
 }
 

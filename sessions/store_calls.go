@@ -78,14 +78,19 @@ func (s *Store) propose(ctx context.Context, p proposal) (proposeResult, error) 
 		pol.strangerWindow.Milliseconds(), strings.Join(p.pushed, "\n"), flag(pol.onePerCaller),
 	)}
 	calls := []*scriptCall{prop}
-	budgets := map[*scriptCall]string{}
+	// The caller's own budget is named first when both are spent.
+	type budget struct {
+		call   *scriptCall
+		reason string
+	}
+	var budgets []budget
 	addBudget := func(name string, perMinute int, reason string) {
 		if perMinute <= 0 || p.refuse != "" || len(p.pushed) > 0 {
 			return
 		}
 		c := &scriptCall{script: budgetScript, keys: []string{s.keys.budget(name)},
 			args: s.args(s.keys.base(name), name, perMinute, p.account+"/"+ref)}
-		budgets[c] = reason
+		budgets = append(budgets, budget{c, reason})
 		calls = append(calls, c)
 	}
 	addBudget(p.caller, pol.callerPerMinute, refusedCaller)
@@ -100,14 +105,14 @@ func (s *Store) propose(ctx context.Context, p proposal) (proposeResult, error) 
 	if err != nil || out.status != statusCreated {
 		return out, err
 	}
-	for c, reason := range budgets {
+	for _, b := range budgets {
 		// A budget that could not be read lets the call ring: a real call
 		// lost costs more than a stranger's call let through.
-		if c.err == nil && num(c.res, 0) == 0 {
-			if err := s.refuse(ctx, p.account, ref, reason); err != nil {
+		if b.call.err == nil && num(b.call.res, 0) == 0 {
+			if err := s.refuse(ctx, p.account, ref, b.reason); err != nil {
 				return proposeResult{}, err
 			}
-			return proposeResult{status: statusRefused, state: reason, call: out.call}, nil
+			return proposeResult{status: statusRefused, state: b.reason, call: out.call}, nil
 		}
 	}
 	return out, nil
