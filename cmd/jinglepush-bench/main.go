@@ -70,6 +70,7 @@ type options struct {
 	processes  int
 	extraRates []int
 	traceTTL   time.Duration // calls.trace_ttl of jinglepush
+	cmdStats   bool          // print INFO commandstats per call of each rate
 }
 
 func main() {
@@ -88,6 +89,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "a jinglepush binary to measure (default: build ./cmd/jinglepush)")
 	flag.Int64Var(&o.window, "window", 2000, "calls in flight at full speed")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write jinglepush's CPU profile of each measured rate to this file prefix (<prefix>-<rate>.pprof)")
+	flag.BoolVar(&o.cmdStats, "commandstats", false, "print Redis's INFO commandstats of each measured rate, per call")
 	flag.BoolVar(&o.cluster, "cluster", false, "also measure against a Redis Cluster of three masters (after the single redis-server)")
 	flag.IntVar(&o.processes, "processes", 1, "also measure this many jinglepush processes sharing the stanzas, on the single redis-server (1: not)")
 	flag.DurationVar(&o.traceTTL, "trace-ttl", 15*time.Minute, "calls.trace_ttl of jinglepush (0s: no call traces)")
@@ -487,10 +489,18 @@ func (h *harness) phase(rate int, d time.Duration) (phaseResult, error) {
 		done := h.startProfile(fmt.Sprintf("%s-%d.pprof", h.o.profile, rate), d)
 		defer func() { <-done }()
 	}
+	if h.o.cmdStats {
+		if err := resetCommandStats(h.redisUp); err != nil {
+			return phaseResult{}, err
+		}
+	}
 	m0 := h.snap()
 	first := h.seq
 	start := time.Now()
 	calls := h.load(rate, d)
+	if h.o.cmdStats {
+		h.printCommandStats(calls)
+	}
 	// Wait for the pushes still on their way.
 	var got map[int64]time.Time
 	arrived := map[int64]time.Time{}
@@ -530,6 +540,26 @@ func (h *harness) phase(rate int, d time.Duration) (phaseResult, error) {
 		r.max = lats[len(lats)-1]
 	}
 	return r, nil
+}
+
+// printCommandStats prints what Redis ran for the calls of a phase, per
+// call: a script's time includes the commands it ran, which have their own
+// lines too.
+func (h *harness) printCommandStats(calls int64) {
+	stats, err := commandStats(h.redisUp)
+	if err != nil || calls == 0 {
+		fmt.Println("commandstats:", err)
+		return
+	}
+	fmt.Printf("\nRedis commands per call (%d calls):\n\n| command | per call | µs per call | µs each |\n|---|---|---|---|\n", calls)
+	for _, st := range stats {
+		if st.calls == 0 {
+			continue
+		}
+		fmt.Printf("| %s | %.2f | %.1f | %.2f |\n", st.name, float64(st.calls)/float64(calls),
+			float64(st.usec)/float64(calls), float64(st.usec)/float64(st.calls))
+	}
+	fmt.Println()
 }
 
 // settle waits (30 s at most) until jinglepush has nothing queued or in

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -276,4 +278,68 @@ func metricsText(addr string) ([]string, error) {
 		}
 	}
 	return lines, sc.Err()
+}
+
+// resetCommandStats zeroes INFO commandstats on the servers at addrs.
+func resetCommandStats(addrs []string) error {
+	for _, addr := range addrs {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		err := rdb.ConfigResetStat(context.Background()).Err()
+		rdb.Close()
+		if err != nil {
+			return fmt.Errorf("redis %s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
+// commandStat is one command's line of INFO commandstats, summed over
+// servers.
+type commandStat struct {
+	name  string
+	calls int64
+	usec  int64
+}
+
+// commandStats reads INFO commandstats of the servers at addrs, the
+// costliest command first.
+func commandStats(addrs []string) ([]commandStat, error) {
+	sum := map[string]*commandStat{}
+	for _, addr := range addrs {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		info, err := rdb.Info(context.Background(), "commandstats").Result()
+		rdb.Close()
+		if err != nil {
+			return nil, fmt.Errorf("redis %s: %w", addr, err)
+		}
+		// cmdstat_evalsha:calls=12,usec=345,usec_per_call=28.75,...
+		for line := range strings.SplitSeq(info, "\n") {
+			name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+			name, isCmd := strings.CutPrefix(name, "cmdstat_")
+			if !ok || !isCmd {
+				continue
+			}
+			st := sum[name]
+			if st == nil {
+				st = &commandStat{name: name}
+				sum[name] = st
+			}
+			for field := range strings.SplitSeq(rest, ",") {
+				k, v, _ := strings.Cut(field, "=")
+				n, _ := strconv.ParseInt(v, 10, 64)
+				switch k {
+				case "calls":
+					st.calls += n
+				case "usec":
+					st.usec += n
+				}
+			}
+		}
+	}
+	out := make([]commandStat, 0, len(sum))
+	for _, st := range sum {
+		out = append(out, *st)
+	}
+	slices.SortFunc(out, func(a, b commandStat) int { return cmp.Compare(b.usec, a.usec) })
+	return out, nil
 }
