@@ -26,12 +26,11 @@ import (
 //	held:<account>         hash   device → a message alert held for publish_hold
 //	r:<account>            hash   ringing call ref → ring deadline
 //	rw:<account>           hash   the same, for the calls that woke a device (what limits count)
-//	rc:<account>           list   the account's newest calls (refs), for publishes
-//	l:<account>            string a counter of the account's calls
+//	rc:<account>           list   the account's newest calls (refs): publishes read 8, traces 20
 //	c:<account>/<ref>      hash   one call: state, times, from, media, and w:<device> wake marks
 //	rl:<account>/<caller>  string a caller's wake rate towards the account (GCRA)
 //	tr:<account>/<ref>     list   the call's trace
-//	tc:<account>           list   the account's recent calls, for the trace command
+//	tc:<account>           list   the account's recent calls that never rang (stale), for traces
 //	t                      zset   the bucket's timers (ring timeouts, held alerts, wake leases)
 //	ta, tp                 hash, zset  timer attempts, and timers parked after failing
 //	bud:<name>             hash   a caller's or a domain's call budget (GCRA)
@@ -91,8 +90,14 @@ func (k keys) ringing(account string) string  { return k.base(account) + "r:" + 
 // call names one call by its ref, "<caller>/<id>".
 func (k keys) call(account, ref string) string { return k.base(account) + "c:" + account + "/" + ref }
 
+// recentCalls lists the account's newest calls, recentKept of them.
+func (k keys) recentCalls(account string) string { return k.base(account) + "rc:" + account }
+
+// recentKept is how many calls recentCalls keeps (propose.lua's LTRIM).
+const recentKept = 20
+
 // trace and traceCalls hold the trace of one call and the account's
-// recent calls.
+// recent calls that never rang.
 func (k keys) trace(account, ref string) string { return k.base(account) + "tr:" + account + "/" + ref }
 func (k keys) traceCalls(account string) string { return k.base(account) + "tc:" + account }
 
@@ -108,6 +113,9 @@ func (k keys) tokens(token string) string {
 }
 
 func (k keys) timers(base string) string { return base + "t" }
+
+// timerClaims counts how often each of the bucket's timers was claimed.
+func (k keys) timerClaims(base string) string { return base + "ta" }
 
 // callRef names a call within its account: the caller's bare JID and the
 // call id, which together identify a call (DESIGN.md section 4).

@@ -61,7 +61,7 @@ func (r *recorder) Wake(ctx context.Context, w Wake) error {
 		return err
 	}
 	if r.store != nil && w.Why != WhyFailOpen {
-		if err := r.store.recordPush(ctx, "delivered", w.Key(), "push test success"); err != nil {
+		if err := r.store.recordPush(ctx, "delivered", w.Key(), string(w.Kind), "push test success"); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,7 @@
 package sessions
 
 import (
-	"sort"
+	"regexp"
 	"strings"
 )
 
@@ -17,9 +17,10 @@ const (
 )
 
 // The statuses the Lua scripts answer with. Go and Lua share these names:
-// luaPrelude hands them to every script as the table ST (ST.created,
-// ST.ended_now, ...), and a name missing there is an error in the script,
-// not a silent nil, so the two sides cannot drift apart.
+// the scripts write ST.created, ST.ended_now, ... and withStatuses puts
+// the names in their place when the scripts load; a name missing here
+// stops the package from loading, not a call, so the two sides cannot
+// drift apart.
 const (
 	// propose.lua
 	statusCreated = "created" // the call is new
@@ -67,7 +68,7 @@ const (
 	statusKept    = "kept"    // the device registered the token again since
 )
 
-// scriptNames are the names luaPrelude gives the scripts: every status,
+// scriptNames are the names withStatuses gives the scripts: every status,
 // state, wake kind and wake reason they use.
 var scriptNames = []string{
 	statusCreated, statusRinging, statusStale, statusEnded, statusLate,
@@ -81,26 +82,25 @@ var scriptNames = []string{
 	string(WhyPresence), string(WhyUndeliverable), string(WhyPublish),
 }
 
-// luaPrelude defines ST for the scripts: ST.ended_now is "ended-now", and
-// reading a name that is not there raises an error.
-func luaPrelude() string {
-	names := map[string]string{}
+// statusRef is a status name in a script's source: ST.ended_now.
+var statusRef = regexp.MustCompile(`\bST\.([A-Za-z_][A-Za-z0-9_]*)`)
+
+// withStatuses writes the statuses into a script's source: ST.ended_now
+// becomes 'ended-now' before Redis sees the script, so a script run pays
+// nothing for the names. A name that is not one of scriptNames panics
+// when the package loads its scripts: a typo is caught by any test, not
+// by a call that takes the branch.
+func withStatuses(src string) string {
+	names := make(map[string]string, len(scriptNames))
 	for _, n := range scriptNames {
 		names[strings.ReplaceAll(n, "-", "_")] = n
 	}
-	keys := make([]string, 0, len(names))
-	for k := range names {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString("local ST = setmetatable({")
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(", ")
+	return statusRef.ReplaceAllStringFunc(src, func(ref string) string {
+		name := ref[len("ST."):]
+		v, ok := names[name]
+		if !ok {
+			panic("sessions: a script names the status ST." + name + ", which status.go does not define")
 		}
-		b.WriteString(k + " = '" + names[k] + "'")
-	}
-	b.WriteString("}, {__index = function(_, k) error('sessions: no status ' .. tostring(k)) end})\n")
-	return b.String()
+		return "'" + v + "'"
+	})
 }

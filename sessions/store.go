@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ var (
 	removeLua string
 	//go:embed lua/wake.lua
 	wakeLua string
+	//go:embed lua/settle.lua
+	settleLua string
 	//go:embed lua/claim.lua
 	claimLua string
 	//go:embed lua/budget.lua
@@ -50,6 +53,7 @@ var (
 	registerScript   = script(registerLua)
 	removeScript     = script(removeLua)
 	wakeScript       = script(wakeLua)
+	settleScript     = script(settleLua)
 	claimScript      = script(claimLua)
 	budgetScript     = script(budgetLua)
 	refuseScript     = script(refuseLua)
@@ -57,12 +61,65 @@ var (
 	tokensScript     = script(tokensLua)
 	ringingScript    = script(ringingLua)
 	allScripts       = []*redis.Script{proposeScript, endScript, publishScript, messageDueScript, registerScript,
-		removeScript, wakeScript, claimScript, budgetScript, refuseScript, sweepScript, tokensScript, ringingScript}
+		removeScript, wakeScript, settleScript, claimScript, budgetScript, refuseScript, sweepScript, tokensScript, ringingScript}
 )
 
-// script is a Lua script behind the status names (status.go) and the
-// shared helpers of lua/prelude.lua.
-func script(body string) *redis.Script { return redis.NewScript(luaPrelude() + preludeLua + body) }
+// script is a Lua script behind the shared helpers of lua/prelude.lua it
+// uses, with the status names (status.go) written in.
+func script(body string) *redis.Script {
+	return redis.NewScript(withStatuses(withPrelude(preludeLua, body)))
+}
+
+// preludeName is what a part of the prelude defines.
+var preludeName = regexp.MustCompile(`(?m)^local (?:function )?([A-Za-z_][A-Za-z0-9_]*)\b`)
+
+// withPrelude puts in front of body the parts of prelude (blocks between
+// blank lines) that it needs: those that define nothing named (the
+// arguments every script reads) and those defining a helper body or
+// another needed part uses. Lua builds every local function of a script
+// each time the script runs, so a script pays for no helper it does not
+// call.
+func withPrelude(prelude, body string) string {
+	type part struct {
+		text string
+		name string // the helper it defines, "" for the common part
+	}
+	var parts []part
+	for _, text := range strings.Split(prelude, "\n\n") {
+		p := part{text: text}
+		if m := preludeName.FindStringSubmatch(text); m != nil && !strings.Contains(text, "local BASE") {
+			p.name = m[1]
+		}
+		parts = append(parts, p)
+	}
+	need := map[string]bool{}
+	uses := func(text, name string) bool {
+		return regexp.MustCompile(`\b` + name + `\b`).MatchString(text)
+	}
+	var mark func(text string)
+	mark = func(text string) {
+		for _, p := range parts {
+			if p.name != "" && !need[p.name] && uses(text, p.name) {
+				need[p.name] = true
+				mark(strings.Replace(p.text, "local function "+p.name, "", 1))
+			}
+		}
+	}
+	for _, p := range parts {
+		if p.name == "" {
+			mark(p.text)
+		}
+	}
+	mark(body)
+	var b strings.Builder
+	for _, p := range parts {
+		if p.name == "" || need[p.name] {
+			b.WriteString(p.text)
+			b.WriteString("\n\n")
+		}
+	}
+	return b.String() + body
+}
 
 // Store is the Redis layer: one method per atomic step, no policy. The
 // Service on top of it decides what the steps mean for pushes.

@@ -21,6 +21,11 @@ const (
 	timerLease   = "w"
 )
 
+// leaseMember is the timer of a wake's lease (prelude.lua's lease_member).
+func leaseMember(account, ref, dev string) string {
+	return timerLease + "\n" + account + "\n" + ref + "\n" + dev
+}
+
 type timer struct {
 	member                  string
 	kind, account, ref, dev string

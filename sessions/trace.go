@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,20 +102,53 @@ func unixMS(s string) time.Time {
 	return time.UnixMilli(n)
 }
 
-// RecentCalls lists the account's newest traced calls, newest first (up
-// to 20, for calls.trace_ttl).
+// RecentCalls lists the account's newest calls, newest first (up to 20,
+// for calls.trace_ttl): those that rang (the account's recent calls) and
+// those that never did (stale copies), ordered by their traces' first
+// events.
 func (s *Store) RecentCalls(ctx context.Context, account string) ([]CallKey, error) {
-	refs, err := s.rdb.LRange(ctx, s.keys.traceCalls(account), 0, -1).Result()
+	var rang, stale *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		rang = p.LRange(ctx, s.keys.recentCalls(account), 0, recentKept-1)
+		stale = p.LRange(ctx, s.keys.traceCalls(account), 0, -1)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sessions: recent calls: %w", err)
 	}
-	out := make([]CallKey, 0, len(refs))
-	for _, ref := range refs {
-		if caller, id, ok := splitRef(ref); ok {
-			out = append(out, CallKey{Account: account, Caller: caller, ID: id})
+	var refs []string
+	for _, ref := range append(rang.Val(), stale.Val()...) {
+		if !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
 		}
 	}
-	return out, nil
+	first := make([]*redis.StringCmd, len(refs))
+	if len(refs) > 0 {
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, ref := range refs {
+				first[i] = p.LIndex(ctx, s.keys.trace(account, ref), 0)
+			}
+			return nil
+		}); err != nil && err != redis.Nil {
+			return nil, fmt.Errorf("sessions: recent calls: %w", err)
+		}
+	}
+	type recent struct {
+		key CallKey
+		at  time.Time
+	}
+	var out []recent
+	for i, ref := range refs {
+		if caller, id, ok := splitRef(ref); ok {
+			out = append(out, recent{CallKey{Account: account, Caller: caller, ID: id}, parseTraceLine(first[i].Val()).At})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b recent) int { return b.at.Compare(a.at) })
+	keys := make([]CallKey, 0, min(len(out), recentKept))
+	for _, r := range out[:min(len(out), recentKept)] {
+		keys = append(keys, r.key)
+	}
+	return keys, nil
 }
 
 // Presence returns when each of the account's available resources last

@@ -24,6 +24,8 @@ func TestTrace(t *testing.T) {
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", undeliverable)
 	f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", "c1", nil)
 	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	c1At := f.clock.Now()
+	f.clock.add(time.Second)
 	f.call(t, jingle.ActionPropose, "carol@example.com/pc", "bob@example.com", "old", func(ev *jingle.CallEvent) {
 		ev.Delay = f.clock.Now().Add(-time.Minute)
 	})
@@ -41,7 +43,7 @@ func TestTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.State != StateCancelled || tr.From != "alice@example.com/pc" || !tr.Created.Equal(f.clock.Now()) || tr.Ended.IsZero() {
+	if tr.State != StateCancelled || tr.From != "alice@example.com/pc" || !tr.Created.Equal(c1At) || tr.Ended.IsZero() {
 		t.Errorf("call %+v", tr)
 	}
 	if len(tr.Wakes) != 2 || tr.Wakes[0] != (TraceWake{Device: "iphone", Kind: "voip", State: "delivered"}) || tr.Wakes[1].Device != "laptop" {
@@ -49,7 +51,7 @@ func TestTrace(t *testing.T) {
 	}
 	var got []string
 	for _, e := range tr.Events {
-		if !e.At.Equal(f.clock.Now()) {
+		if !e.At.Equal(c1At) {
 			t.Errorf("event %+v at the wrong time", e)
 		}
 		got = append(got, e.Event+" "+e.Text)
@@ -81,7 +83,7 @@ func TestTrace(t *testing.T) {
 	}
 
 	p, err := f.store.Presence(ctx, "bob@example.com")
-	if err != nil || len(p) != 1 || !p["pc"].Equal(f.clock.Now()) {
+	if err != nil || len(p) != 1 || !p["pc"].Equal(c1At) {
 		t.Errorf("presence %v, %v", p, err)
 	}
 }
@@ -111,13 +113,23 @@ func TestTraceExplain(t *testing.T) {
 	}
 }
 
-// A trace keeps its newest 64 lines and expires TraceTTL after its first.
+// A trace keeps its newest 64 lines and expires TraceTTL after its first;
+// push lines go only to a trace that its call started.
 func TestTraceCapped(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
+	none := WakeKey{Call: CallKey{Account: "bob@example.com", Caller: "alice@example.com", ID: "never"}, DeviceID: "iphone"}
+	if err := f.store.recordPush(ctx, "note", none, "voip", "push iphone voip lost"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.rdb.Exists(ctx, f.store.keys.trace("bob@example.com", "alice@example.com/never")).Result(); n != 0 || err != nil {
+		t.Errorf("a push line started a trace of its own: %d, %v", n, err)
+	}
+	f.register(t, "bob@example.com", "phone", "iphone", voipToken, "")
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
 	k := WakeKey{Call: CallKey{Account: "bob@example.com", Caller: "alice@example.com", ID: "c1"}, DeviceID: "iphone"}
 	for i := range 70 {
-		if err := f.store.recordPush(ctx, "note", k, "push iphone voip line"+strconv.Itoa(i)); err != nil {
+		if err := f.store.recordPush(ctx, "note", k, "voip", "push iphone voip line"+strconv.Itoa(i)); err != nil {
 			t.Fatal(err)
 		}
 	}

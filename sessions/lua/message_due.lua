@@ -14,9 +14,9 @@ if not held then
 end
 redis.call('HDEL', hkey, dev)
 local last, json = string.match(held, '^([^\n]*)\n(.*)$')
-local now_last = redis.call('GET', key('l'))
--- An expired counter means no call since (it outlives every call).
-if now_last and now_last ~= last then
+-- An expired list means no call since (it outlives every call).
+local newest = newest_call()
+if newest ~= '' and newest ~= last then
   return {ST.call}
 end
 for _, rec in ipairs(devices(KEYS[1])) do

@@ -1,6 +1,8 @@
--- prelude: what every script shares. store.go puts the status names
--- (ST, from status.go) and then this file in front of each script, so a
--- rule about clocks, keys, devices or traces is written once.
+-- prelude: what every script shares, so a rule about clocks, keys,
+-- devices or traces is written once. store.go puts in front of each
+-- script the parts of this file it uses (blocks between blank lines: a
+-- block that defines no helper goes to every script) and writes the
+-- status names (ST.created, from status.go) in.
 --
 -- Every script is called with the same first arguments:
 --   ARGV[1] base: the prefix and hash tag of the account's bucket
@@ -31,17 +33,21 @@ local function key(kind, rest)
   return BASE .. kind .. ':' .. ACCT
 end
 
--- trace appends one event to a call's trace (a capped list that expires
--- TRACE_TTL after the call's first event). One command per event on the
--- hot path: the expiry is set when the list starts, the cap applied when
--- it is reached.
-local function trace(ref, event)
+-- trace appends events to a call's trace (a capped list that expires
+-- TRACE_TTL after the call's first event). One command on the hot path:
+-- the expiry is set when the list starts, the cap applied when it is
+-- reached.
+local function trace(ref, ...)
   if TRACE_TTL <= 0 then
     return
   end
   local k = key('tr', ref)
-  local n = redis.call('RPUSH', k, NOW .. ' ' .. event)
-  if n == 1 then
+  local events = {...}
+  for i = 1, #events do
+    events[i] = NOW .. ' ' .. events[i]
+  end
+  local n = redis.call('RPUSH', k, unpack(events))
+  if n == #events then
     redis.call('PEXPIRE', k, TRACE_TTL)
   elseif n > 64 then
     redis.call('LTRIM', k, -64, -1)
@@ -113,11 +119,26 @@ local function done_timer(member)
   redis.call('HDEL', BASE .. 'ta', member)
 end
 
+-- newest_call names the account's newest call (a digest: a caller's call
+-- id may hold any character), or '' when it has had none for a while.
+local function newest_call()
+  local ref = redis.call('LINDEX', key('rc'), 0)
+  if not ref then
+    return ''
+  end
+  return redis.sha1hex(ref)
+end
+
 -- ringing_on_phones marks a call as ringing on the account's phones (it
 -- woke a device): the per-callee limits count those calls, not the ones
--- that only reached clients that were online.
-local function ringing_on_phones(ref, deadline)
+-- that only reached clients that were online. ttl, when given, is known
+-- to outlast every call's deadline.
+local function ringing_on_phones(ref, deadline, ttl)
   local k = key('rw')
   redis.call('HSET', k, ref, deadline)
-  redis.call('PEXPIRE', k, math.max(redis.call('PTTL', k), tonumber(deadline) - NOW + 60000))
+  if ttl then
+    redis.call('PEXPIRE', k, ttl)
+  else
+    redis.call('PEXPIRE', k, math.max(redis.call('PTTL', k), tonumber(deadline) - NOW + 60000))
+  end
 end

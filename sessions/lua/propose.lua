@@ -86,13 +86,68 @@ local function limit()
   return nil
 end
 
-local call = redis.call('HMGET', ckey, 'state', 'created', 'deadline', 'und', 'from', 'media')
-if not call[1] then
+-- The call's hash, marks and all: one read. A new call is written at the
+-- end (commit), with its wake marks, in one command per key.
+local fields = redis.call('HGETALL', ckey)
+local call = {}
+for i = 1, #fields, 2 do call[fields[i]] = fields[i + 1] end
+local fresh, timers, first_event = nil, {}, nil
+-- The calls ringing on the account's phones are kept for the limits that
+-- count them; with those off, nothing reads them.
+local count_ringing = tonumber(ARGV[20]) > 0 or tonumber(ARGV[21]) > 0 or ARGV[28] == '1'
+
+-- note traces one event, after the new call's 'created' when there is one.
+local function note(event)
+  if first_event then
+    trace(ref, first_event, event)
+  else
+    trace(ref, event)
+  end
+end
+
+-- commit writes what this copy decided: a new call with its marks, the
+-- account's ringing and recent calls, the timers (ring timeout, leases)
+-- in one ZADD.
+local function commit(marks)
+  if fresh then
+    for i = 1, #marks do fresh[#fresh + 1] = marks[i] end
+    redis.call('HSET', ckey, unpack(fresh))
+    redis.call('PEXPIRE', ckey, ttl)
+    -- Every call gets the same ttl, so the newest one outlives the others.
+    local rkey, rckey = key('r'), key('rc')
+    redis.call('HSET', rkey, ref, deadline)
+    redis.call('PEXPIRE', rkey, ttl)
+    -- The newest calls: publishes read eight, the trace command twenty;
+    -- the head also tells a held message alert whether a call came since.
+    if redis.call('LPUSH', rckey, ref) > 40 then
+      redis.call('LTRIM', rckey, 0, 19) -- once in twenty calls
+    end
+    redis.call('PEXPIRE', rckey, math.max(ttl, TRACE_TTL))
+  elseif #marks > 0 then
+    redis.call('HSET', ckey, unpack(marks))
+  end
+  if #timers > 0 then
+    redis.call('ZADD', BASE .. 't', unpack(timers))
+  end
+  if #marks > 0 and count_ringing then
+    -- A new call's deadline is within ttl of now, like every other's.
+    ringing_on_phones(ref, deadline, fresh and ttl)
+  end
+end
+
+if not call.state then
   created = NOW - tonumber(ARGV[15])
   local delay = tonumber(ARGV[9])
   if delay > 0 and created - delay > tonumber(ARGV[14]) then
     trace(ref, 'seen ' .. ARGV[24] .. ' stale delay=' .. (created - delay))
-    if TRACE_TTL > 0 then redis.call('LREM', key('tc'), 0, ref); redis.call('LPUSH', key('tc'), ref); redis.call('LTRIM', key('tc'), 0, 19); redis.call('PEXPIRE', key('tc'), TRACE_TTL) end
+    if TRACE_TTL > 0 then
+      -- Calls that never rang are listed for the trace command apart.
+      local tc = key('tc')
+      redis.call('LREM', tc, 0, ref)
+      redis.call('LPUSH', tc, ref)
+      redis.call('LTRIM', tc, 0, 19)
+      redis.call('PEXPIRE', tc, TRACE_TTL)
+    end
     return {ST.stale}
   end
   if ARGV[25] ~= '' then
@@ -100,48 +155,34 @@ if not call[1] then
   end
   -- A call rung from memory while Redis was away rings already: limits
   -- are for new calls, and refusing it now would leave it never ended.
-  local why_not = nil
-  if ARGV[27] == '' then
-    why_not = limit()
-  end
-  if why_not then
-    return refuse(why_not)
+  if ARGV[27] == '' and (count_ringing or tonumber(ARGV[22]) > 0) then
+    local why_not = limit()
+    if why_not then
+      return refuse(why_not)
+    end
   end
   status, deadline = ST.created, created + ring
   from, media, undeliverable = ARGV[7], ARGV[8], ARGV[10] == '1'
-  redis.call('HSET', ckey, 'state', ST.ringing, 'caller', caller, 'from', from,
-    'media', media, 'created', created, 'deadline', deadline, 'und', ARGV[10])
-  redis.call('PEXPIRE', ckey, ttl)
-  -- Every call gets the same ttl, so the newest one outlives the others.
-  local rkey, rckey, lkey = key('r'), key('rc'), key('l')
-  redis.call('HSET', rkey, ref, deadline)
-  redis.call('PEXPIRE', rkey, ttl)
-  redis.call('LPUSH', rckey, ref)
-  redis.call('LTRIM', rckey, 0, 7)
-  redis.call('PEXPIRE', rckey, ttl)
-  redis.call('INCR', lkey)
-  redis.call('PEXPIRE', lkey, ttl)
-  redis.call('ZADD', BASE .. 't', deadline, 'c\n' .. ACCT .. '\n' .. ref)
+  fresh = {'state', ST.ringing, 'caller', caller, 'from', from, 'media', media,
+    'created', created, 'deadline', deadline, 'und', ARGV[10]}
+  timers = {deadline, 'c\n' .. ACCT .. '\n' .. ref}
   if TRACE_TTL > 0 then
-    local tc = key('tc')
-    redis.call('LPUSH', tc, ref)
-    redis.call('LTRIM', tc, 0, 19)
-    redis.call('PEXPIRE', tc, TRACE_TTL)
-    trace(ref, 'created from=' .. from .. ' media=' .. media .. ' age=' .. ARGV[15])
+    first_event = 'created from=' .. from .. ' media=' .. media .. ' age=' .. ARGV[15]
   end
-elseif call[1] ~= ST.ringing then
-  trace(ref, 'seen ' .. ARGV[24] .. ' ended=' .. call[1])
-  return {ST.ended, call[1]}
+elseif call.state ~= ST.ringing then
+  trace(ref, 'seen ' .. ARGV[24] .. ' ended=' .. call.state)
+  return {ST.ended, call.state}
 else
-  status, created, deadline = ST.ringing, tonumber(call[2]), tonumber(call[3])
-  from, media, undeliverable = call[5], call[6], call[4] == '1'
+  status, created, deadline = ST.ringing, tonumber(call.created), tonumber(call.deadline)
+  from, media, undeliverable = call.from, call.media, call.und == '1'
   if ARGV[10] == '1' and not undeliverable then
     redis.call('HSET', ckey, 'und', '1')
     undeliverable = true
   end
 end
 if NOW >= deadline then
-  trace(ref, 'seen ' .. ARGV[24] .. ' late')
+  commit({})
+  note('seen ' .. ARGV[24] .. ' late')
   return {ST.late}
 end
 
@@ -154,7 +195,8 @@ for i = 1, #p, 2 do
 end
 local out = {status, created, deadline, from, media, raw or '', table.concat(avail_list, '\n')}
 if #list == 0 then
-  trace(ref, 'seen ' .. ARGV[24] .. ' no devices')
+  commit({})
+  note('seen ' .. ARGV[24] .. ' no devices')
   return out
 end
 
@@ -170,7 +212,7 @@ for _, d in ipairs(list) do
   if usable(d, device_ttl) then
     local dev = d[R.id]
     local kind = wake_kind(d)
-    local mark = redis.call('HGET', ckey, 'w:' .. dev)
+    local mark = call['w:' .. dev]
     local why
     if mark then
       local mkind, state, att = parse_mark(mark)
@@ -203,7 +245,8 @@ for _, d in ipairs(list) do
       if why then
         marks[#marks + 1] = 'w:' .. dev
         marks[#marks + 1] = kind .. ':p:' .. attempt
-        redis.call('ZADD', BASE .. 't', NOW + lease, lease_member(ref, dev))
+        timers[#timers + 1] = NOW + lease
+        timers[#timers + 1] = lease_member(ref, dev)
         if published[dev] then
           -- a publish is consumed by the call it woke the device for
           consumed[#consumed + 1] = dev
@@ -218,12 +261,9 @@ for _, d in ipairs(list) do
     end
   end
 end
-if #marks > 0 then
-  redis.call('HSET', ckey, unpack(marks))
-  ringing_on_phones(ref, deadline)
-end
+commit(marks)
 if #consumed > 0 then
   redis.call('HDEL', key('pub'), unpack(consumed))
 end
-trace(ref, 'seen ' .. ARGV[24] .. ' ' .. table.concat(seen, ' '))
+note('seen ' .. ARGV[24] .. ' ' .. table.concat(seen, ' '))
 return out

@@ -78,9 +78,9 @@ redis.call('PEXPIRE', pkey, tonumber(ARGV[10]))
 local hold = tonumber(ARGV[8])
 if hold > 0 then
   local hkey = key('held')
-  -- The held alert remembers the account's call counter: a call created
+  -- The held alert remembers the account's newest call: a call created
   -- before it is due claims it (message_due.lua), in Redis's order.
-  local started = redis.call('HSETNX', hkey, dev, (redis.call('GET', key('l')) or '') .. '\n' .. ARGV[9])
+  local started = redis.call('HSETNX', hkey, dev, newest_call() .. '\n' .. ARGV[9])
   redis.call('PEXPIRE', hkey, math.max(tonumber(ARGV[10]), hold * 2))
   if started == 1 then
     redis.call('ZADD', BASE .. 't', NOW + hold, 'm\n' .. ACCT .. '\n' .. dev)

@@ -1,4 +1,5 @@
--- wake: the life of one wake after propose or publish handed it out.
+-- wake: the life of one wake after propose or publish handed it out,
+-- until its push settles it (settle.lua).
 --
 -- KEYS: 1 the call  2 the account's devices hash
 -- ARGV (after the prelude's four): 5 op  6 ref  7 device id  8 attempt  9 lease ms
@@ -6,23 +7,16 @@
 -- ops:
 --   wanted   before a push that waited (a retry, a backlog): the call still rings and
 --            this attempt still holds the wake; renews its lease. {1} | {0, why}
---   delivered / failed   the push service took the push, or it will never be sent:
---            the wake is settled and its lease goes. {1} | {0}
 --   takeover the wake's lease came due: the attempt that held it is gone (its process
 --            died). A wake still pending on a ringing call is handed to a new attempt.
 --            {1, kind, created, deadline, from, media, caller, device} | {0, why}
 --   retry    the push service did not take the push (its queue is full): the lease comes
 --            due now, so the next timer poll takes the wake over. {1} | {0}
---   note     only the trace
 local op, ref, dev, attempt = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local lease = tonumber(ARGV[9]) or 0
 local member = lease_member(ref, dev)
 local field = 'w:' .. dev
 
-if op == 'note' then
-  trace(ref, ARGV[10])
-  return {1}
-end
 local c = redis.call('HMGET', KEYS[1], 'state', 'deadline', field)
 local kind, state, att = parse_mark(c[3])
 local ringing = c[1] == ST.ringing and NOW < tonumber(c[2] or '0')
@@ -44,25 +38,6 @@ if op == 'wanted' then
     return {0, ST.taken}
   end
   redis.call('ZADD', BASE .. 't', NOW + lease, member)
-  return {1}
-end
-
-if op == 'delivered' or op == 'failed' then
-  if ARGV[10] ~= '' then
-    trace(ref, ARGV[10])
-  end
-  if state ~= 'p' or att ~= attempt then
-    return {0}
-  end
-  local outcome = 'd'
-  if op == 'failed' then
-    outcome = 'x'
-  else
-    -- The first push the call's devices got, for push-to-ringing times.
-    redis.call('HSETNX', KEYS[1], 'pushed', NOW)
-  end
-  redis.call('HSET', KEYS[1], field, kind .. ':' .. outcome .. ':' .. attempt)
-  done_timer(member)
   return {1}
 end
 
