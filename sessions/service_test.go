@@ -781,6 +781,38 @@ func TestPublishAfterItsCallEnded(t *testing.T) {
 	}
 }
 
+// TestPublishBeforeItsPropose: the caller hangs up and calls again at
+// once, and the new call's publish reaches jinglepush before its propose
+// (two workers, two stanzas). The publish matches the call that has just
+// ended, but it woke nothing: it still counts for the propose that follows,
+// and the new call rings.
+func TestPublishBeforeItsPropose(t *testing.T) {
+	f := newFixture(t, nil)
+	bob := f.register(t, "bob@example.com", "phone", "iphone", voipToken, alertToken)
+	f.presence(t, "bob@example.com/phone", "") // hibernated: still available
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("the first call: %s", kinds(got))
+	}
+	f.call(t, jingle.ActionRetract, "alice@example.com/pc", "bob@example.com", "c1", nil)
+	f.push.take()
+
+	f.clock.add(500 * time.Millisecond)
+	if err := f.publish(t, bob, bob.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.push.take(); len(got) != 0 {
+		t.Fatalf("the second call's publish, alone: %s", kinds(got))
+	}
+	f.call(t, jingle.ActionPropose, "alice@example.com/pc", "bob@example.com", "c2", nil)
+	if got := f.push.take(); kinds(got) != "voip:iphone" {
+		t.Fatalf("the second call, its publish first: %s", kinds(got))
+	}
+}
+
 // TestHeldMessageClaimedInRedisOrder: a publish is recorded (and held),
 // then a propose creates its call; the propose's worker took its time a
 // little before the publish's did. The held message still belonged to the

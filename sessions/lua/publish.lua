@@ -2,9 +2,10 @@
 -- to each call that rings and started within the publish window (only such
 -- a call can have caused it), and wakes the device for those; and to a call
 -- that started less than the publish hold ago and has ended already (a
--- server may publish for a propose a moment late). Otherwise it is recorded
--- (condition 3 of the waking rule, for a propose that follows) and a message
--- alert is held or released. Only the newest calls are looked at: the cost
+-- server may publish for a propose a moment late). A publish that wakes
+-- nothing is recorded (condition 3 of the waking rule, for a propose that
+-- follows); one that belongs to no call also holds or releases a message
+-- alert. Only the newest calls are looked at: the cost
 -- of a publish does not grow with the calls ringing.
 --
 -- KEYS: 1 the account's devices hash
@@ -66,15 +67,23 @@ for _, ref in ipairs(redis.call('LRANGE', key('rc'), 0, 7)) do
   end
 end
 local pkey = key('pub')
-if belongs then
-  -- The publish was about these calls: it must not count for a later one.
+if #out > 2 then
+  -- The publish woke the device for these calls: it must not count for a
+  -- later one.
   redis.call('HDEL', pkey, dev)
   return out
 end
--- No call could have caused it: remember it for a propose that may follow
--- (condition 3 in the other order), and hold or send a message alert.
+-- It woke nothing: remember it for a propose that may follow (condition 3
+-- in the other order). That holds too when it matched a call that ended a
+-- moment ago: a caller who hangs up and calls again at once has the new
+-- call's publish overtake its propose, and the old call must not swallow it.
 redis.call('HSET', pkey, dev, NOW)
 redis.call('PEXPIRE', pkey, tonumber(ARGV[10]))
+if belongs then
+  -- About a call, not a message: no alert.
+  return out
+end
+-- Hold or send a message alert.
 local hold = tonumber(ARGV[8])
 if hold > 0 then
   local hkey = key('held')
