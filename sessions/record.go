@@ -19,10 +19,10 @@ import (
 //
 // Tokens, node and secret are raw bytes (half of their hex or base64), the
 // registration time unix seconds, the environment one letter. That is what
-// keeps a registered device under 400 bytes of Redis memory
-// (docs/performance.md). The Lua scripts read and write the same arrays with
-// Redis's built-in cmsgpack (lua/device.lua); this file is the Go side,
-// which needs only arrays, strings and small integers.
+// keeps a registered device near 300 bytes of Redis memory at a million
+// devices (docs/performance.md). The Lua scripts read and write the same
+// arrays with Redis's built-in cmsgpack (lua/device.lua); this file is the
+// Go side, which needs only arrays, strings and small integers.
 
 const recordVersion = 1
 
