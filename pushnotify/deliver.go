@@ -3,9 +3,12 @@ package pushnotify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -65,6 +68,11 @@ func (s *Sender) handle(j *job) {
 	a := s.attempt(c, j)
 	j.attempts++
 	j.last = a
+	if a.result == "not_wanted" {
+		s.logger(j).Info("push cut in flight: no longer wanted", "attempts", j.attempts, "took", a.took.Round(time.Millisecond))
+		s.end(j, "not_wanted")
+		return
+	}
 
 	if a.outcome == sent {
 		s.clearFault(c, n.Kind)
@@ -294,12 +302,16 @@ func (s *Sender) attempt(c *client, j *job) answer {
 	select {
 	case c.slots <- struct{}{}:
 		s.inflight.Add(1)
+		cut := s.holdWhileInFlight(ctx, cancel, j)
 		res, err := c.apns.PushWithContext(ctx, n.apns())
 		s.inflight.Add(-1)
 		<-c.slots
-		if err != nil {
+		switch {
+		case cut():
+			a = answer{outcome: retryLater, result: "not_wanted", err: errors.New("no longer wanted while in flight")}
+		case err != nil:
 			a = s.noAnswer(err, n.Deadline)
-		} else {
+		default:
 			a = answer{
 				outcome: classify(res.StatusCode, res.Reason),
 				result:  resultLabel(res.StatusCode, res.Reason),
@@ -316,6 +328,42 @@ func (s *Sender) attempt(c *client, j *job) answer {
 	s.m.requests.WithLabelValues(string(n.Kind), a.result).Observe(a.took.Seconds())
 	s.m.appRequests.WithLabelValues(n.BundleID, n.Environment, string(n.Kind), a.result).Inc()
 	return a
+}
+
+// holdWhileInFlight asks j's Wanted each HoldEvery while its request is
+// in flight (ctx ends with the attempt), cancelling the request once the
+// push is no longer wanted. The function it returns, called after the
+// request, reports whether it was cut so.
+func (s *Sender) holdWhileInFlight(ctx context.Context, cancel context.CancelFunc, j *job) (cut func() bool) {
+	if j.n.Wanted == nil || s.cfg.HoldEvery <= 0 {
+		return func() bool { return false }
+	}
+	var (
+		unwanted atomic.Bool
+		mu       sync.Mutex // t, which its own function resets
+		t        *time.Timer
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(s.cfg.HoldEvery, func() {
+		if ctx.Err() != nil {
+			return
+		}
+		if !s.wanted(j) {
+			unwanted.Store(true)
+			cancel()
+			return
+		}
+		mu.Lock()
+		t.Reset(s.cfg.HoldEvery)
+		mu.Unlock()
+	})
+	return func() bool {
+		mu.Lock()
+		t.Stop()
+		mu.Unlock()
+		return unwanted.Load()
+	}
 }
 
 // noAnswer reads a request that ended without an APNs answer.

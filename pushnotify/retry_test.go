@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -189,6 +191,64 @@ func TestSlowAnswerRetried(t *testing.T) {
 		sameID(t, reqs)
 		wantCount(t, h.s.m.retries, 1, "voip", "timeout")
 		wantCount(t, h.s.m.pushes, 1, "voip", "success")
+	})
+}
+
+// A push slower than HoldEvery asks Wanted while it is in flight (for a
+// wake, that renews its lease, so no other process takes the wake over and
+// pushes it a second time) and is sent once.
+func TestSlowPushHoldsItsWake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newMemAPNs()
+		f.script(tokBusy, memAnswer{delay: 7 * time.Second})
+		h := start(t, f, Config{Timeout: 10 * time.Second, HoldEvery: 2 * time.Second})
+		var asked []time.Duration
+		var mu sync.Mutex
+		t0 := time.Now()
+		n := voipPush(tokBusy, t0.Add(45*time.Second))
+		n.Wanted = func(context.Context) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, time.Since(t0))
+			return true
+		}
+		h.push(t, n)
+		time.Sleep(time.Hour)
+
+		f.want(t, tokBusy, 1)
+		wantCount(t, h.s.m.pushes, 1, "voip", "success")
+		mu.Lock()
+		defer mu.Unlock()
+		if want := []time.Duration{2 * time.Second, 4 * time.Second, 6 * time.Second}; !slices.Equal(asked, want) {
+			t.Errorf("Wanted asked at %v, want %v (each HoldEvery while in flight, not after)", asked, want)
+		}
+	})
+}
+
+// A push in flight that is no longer wanted (its call ended, or another
+// process took its wake over) is cut, counted as not_wanted, and not
+// retried.
+func TestPushCutInFlightWhenNotWanted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newMemAPNs()
+		f.script(tokBusy, memAnswer{delay: 7 * time.Second}, memAnswer{})
+		h := start(t, f, Config{Timeout: 10 * time.Second, HoldEvery: 2 * time.Second, RetryMin: time.Second})
+		var asked atomic.Int32
+		n := voipPush(tokBusy, time.Now().Add(45*time.Second))
+		n.Wanted = func(context.Context) bool { return asked.Add(1) < 2 }
+		h.push(t, n)
+		time.Sleep(time.Hour)
+
+		f.want(t, tokBusy, 1)
+		if got := asked.Load(); got != 2 {
+			t.Errorf("Wanted asked %d times, want 2", got)
+		}
+		wantCount(t, h.s.m.pushes, 1, "voip", "not_wanted")
+		wantCount(t, h.s.m.pushes, 0, "voip", "success")
+		wantCount(t, h.s.m.retries, 0, "voip", "not_wanted")
+		if !strings.Contains(h.logs.String(), "push cut in flight") {
+			t.Error("the cut push is not logged")
+		}
 	})
 }
 

@@ -60,6 +60,13 @@ type Config struct {
 	// BacklogCheck: a push that waited in the queue longer than this asks
 	// Notification.Wanted before its first attempt too [250ms].
 	BacklogCheck time.Duration
+	// HoldEvery: a request still in flight after this asks
+	// Notification.Wanted again, and again each HoldEvery until it is
+	// answered. For a wake that renews its lease in sessions, so a push
+	// that is only slow is not taken over by another process and sent
+	// twice; a push no longer wanted (its call ended, or it was taken
+	// over) is cut. 0: never (set it from sessions.Config.LeaseRenewal).
+	HoldEvery time.Duration
 	// Alerts are the texts of visible pushes; empty ones take the defaults.
 	Alerts Alerts
 

@@ -113,6 +113,15 @@ func (c *Config) setDefaults() {
 	c.Lease = min(c.Lease, c.RingTimeout/2)
 }
 
+// LeaseRenewal is how often a push in flight for a wake must ask
+// Feedback.WakeWanted (which renews the wake's lease) so that no other
+// process takes over a push that is only slow: half the lease, as the
+// service will use it.
+func (c Config) LeaseRenewal() time.Duration {
+	c.setDefaults()
+	return c.Lease / 2
+}
+
 // Service applies jinglepush's call rules (DESIGN.md section 4) to the
 // events the component hands it, keeping the state in Redis through a
 // Store and handing its decisions to a Notifier. Its methods live by

@@ -92,6 +92,21 @@ func TestFaults(t *testing.T) {
 		s.pushes(2)
 	})
 
+	t.Run("APNs slower than the lease: the push holds its wake, one push", func(t *testing.T) {
+		s := newStack(t, srv, stackOptions{})
+		bob, _, ac, d := s.offlineCallee()
+		// The answer comes after the wake's lease (calls.lease, 5 s) and
+		// within apns.timeout (10 s): the process is alive and its push
+		// only slow, so no takeover may push the wake a second time.
+		s.apns.Script(d.voip, testenv.Response{Delay: 7 * time.Second})
+		send(t, ac, propose(bob, uuid.NewString()))
+		s.apns.Wait(t, 1, waitShort)
+		s.waitMetric(`jinglepush_apns_pushes_total{kind="voip",result="success"}`, 1)
+		if got := s.apns.Requests(); len(got) != 1 {
+			t.Fatalf("%d VoIP requests for one slow push, want 1", len(got))
+		}
+	})
+
 	t.Run("SIGTERM with Redis down and full queues: bounded", func(t *testing.T) {
 		r := testenv.StartRedis(t)
 		s := newStack(t, srv, stackOptions{redis: r, process: true, xmppTOML: "workers = 1\nqueue_size = 4"})

@@ -176,34 +176,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, rl *reloader) erro
 	if err != nil {
 		return err
 	}
-	// The store hears back from the sender (dead tokens, "does this call
-	// still ring?"); the service decides and tells the sender.
-	sender, err := pushnotify.New(pushnotify.Config{
-		Apps: apps, Endpoint: cfg.APNs.Endpoint, RootCAs: roots, DryRun: cfg.APNs.DryRun, LogBodies: cfg.APNs.LogBodies,
-		Workers: cfg.APNs.Workers, QueueSize: cfg.APNs.QueueSize, MaxInflight: cfg.APNs.MaxInflight,
-		Timeout: cfg.APNs.Timeout, RetryMin: cfg.APNs.RetryMin, RetryMax: cfg.APNs.RetryMax,
-		Alerts: pushnotify.Alerts(cfg.Alerts),
-	}, store, log, reg)
-	if err != nil {
-		return err
-	}
-
-	rl.init(cfg, sender, log, reg)
-	go rl.run(ctx)
-
 	svcApps := make([]sessions.App, len(apps))
 	for i, a := range apps {
 		svcApps[i] = sessions.App{BundleID: a.BundleID, Environment: a.Environment}
 	}
-	// Rosters are read through the component's stream (XEP-0356) when
-	// only contacts may ring a phone.
-	var rosters *component.Rosters
-	var svcRosters sessions.Rosters
-	if cfg.Calls.RingFrom == sessions.RingFromContacts {
-		rosters = component.NewRosters(10_000, cfg.Calls.RosterTTL, 3*time.Second)
-		svcRosters = rosters
-	}
-	svc := sessions.NewService(store, sender, svcRosters, sessions.Config{
+	svcCfg := sessions.Config{
 		ServedDomains: cfg.XMPP.ServedDomains,
 		Apps:          svcApps,
 		RingTimeout:   cfg.Calls.RingTimeout,
@@ -224,7 +201,34 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, rl *reloader) erro
 		PairPerMinute:   cfg.Calls.CallerCalleePerMinute,
 		CallerPerMinute: cfg.Calls.CallerPerMinute,
 		DomainPerMinute: cfg.Calls.DomainPerMinute,
-	}, log, reg)
+	}
+
+	// The store hears back from the sender (dead tokens, "does this call
+	// still ring?"); the service decides and tells the sender. A push
+	// slower than half the lease renews its wake's lease while in flight.
+	sender, err := pushnotify.New(pushnotify.Config{
+		Apps: apps, Endpoint: cfg.APNs.Endpoint, RootCAs: roots, DryRun: cfg.APNs.DryRun, LogBodies: cfg.APNs.LogBodies,
+		Workers: cfg.APNs.Workers, QueueSize: cfg.APNs.QueueSize, MaxInflight: cfg.APNs.MaxInflight,
+		Timeout: cfg.APNs.Timeout, RetryMin: cfg.APNs.RetryMin, RetryMax: cfg.APNs.RetryMax,
+		HoldEvery: svcCfg.LeaseRenewal(),
+		Alerts:    pushnotify.Alerts(cfg.Alerts),
+	}, store, log, reg)
+	if err != nil {
+		return err
+	}
+
+	rl.init(cfg, sender, log, reg)
+	go rl.run(ctx)
+
+	// Rosters are read through the component's stream (XEP-0356) when
+	// only contacts may ring a phone.
+	var rosters *component.Rosters
+	var svcRosters sessions.Rosters
+	if cfg.Calls.RingFrom == sessions.RingFromContacts {
+		rosters = component.NewRosters(10_000, cfg.Calls.RosterTTL, 3*time.Second)
+		svcRosters = rosters
+	}
+	svc := sessions.NewService(store, sender, svcRosters, svcCfg, log, reg)
 
 	comp, err := component.New(component.Config{
 		Server: cfg.XMPP.Server, Domain: cfg.XMPP.Domain, Secret: string(cfg.XMPP.Secret),
